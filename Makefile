@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test` (each sets up .venv first if missing).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install demo test test-fast notebooks bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install            ## protect the embedded sample with UC and attack it; outputs under runs/
+	$(VENV)/bin/ucs-lite demo $(ARGS)
+
+test: install            ## unit tests + the notebooks (nbval)
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval-lax notebooks/
+
+test-fast: install
+	$(PY) -m pytest -q tests -m "not slow"
+
+notebooks: install       ## execute every notebook with papermill into runs/<timestamp>/ (ARGS="-p epochs 2")
+	$(VENV)/bin/ucs-lite notebooks $(ARGS)
+
+bench: install
+	$(PY) benchmarks/bench_features.py --quick
+	$(PY) benchmarks/bench_craft.py --quick
+
+clean:
+	rm -rf runs .pytest_cache

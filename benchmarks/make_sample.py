@@ -1,0 +1,26 @@
+"""Rebuild data/cifar10_sample.npz from the shared CIFAR-10 bundle (see data/README.md)."""
+from pathlib import Path
+
+import numpy as np
+
+from ucs_lite.data import find_shared_bundle, load_npz
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    src = find_shared_bundle()
+    if src is None:
+        raise SystemExit("the shared bundle ../shared/data/cifar10_subset.npz is not here")
+    b = load_npz(src)
+    tr, te = b.train.balanced_indices(1000, seed=0), b.test.balanced_indices(500, seed=0)
+    with np.load(src) as d:
+        out = {"x_train": d["x_train"][tr], "y_train": d["y_train"][tr], "y_train_coarse": d["y_train_coarse"][tr],
+               "x_test": d["x_test"][te], "y_test": d["y_test"][te], "y_test_coarse": d["y_test_coarse"][te],
+               "file_train": d["file_train"][tr], "file_test": d["file_test"][te], "class_names": d["class_names"],
+               "coarse_names": d["coarse_names"], "fine_to_coarse": d["fine_to_coarse"]}
+    np.savez_compressed(ROOT / "data" / "cifar10_sample.npz", **out)
+
+
+if __name__ == "__main__":
+    main()

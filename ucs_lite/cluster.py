@@ -1,0 +1,147 @@
+"""Feature extraction (batched, cached on disk) and K-means clustering with label metrics."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data import atomic_write_bytes
+from .surrogates import Surrogate
+
+__all__ = ["extract_features", "Clustering", "fit_clusters", "cluster_metrics", "purity",
+           "default_cache_dir", "preprocess_features"]
+
+
+def default_cache_dir() -> Path:
+    """``$UCS_LITE_CACHE`` or ``~/.cache/ucs_lite``."""
+    return Path(os.environ.get("UCS_LITE_CACHE", "~/.cache/ucs_lite")).expanduser()
+
+
+def _to_float_batch(images: np.ndarray | torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    b = images[start:stop]
+    if isinstance(b, np.ndarray):
+        if b.dtype != np.uint8 or b.ndim != 4 or b.shape[-1] != 3:
+            raise ValueError(f"images must be uint8 N×H×W×3 or float N×3×H×W, got {b.dtype} {b.shape}")
+        return torch.from_numpy(b).permute(0, 3, 1, 2).float().div_(255.0)
+    return b.float()
+
+
+def _cache_key(surrogate: Surrogate, images: np.ndarray | torch.Tensor) -> str:
+    h = hashlib.sha256()
+    arr = images.numpy() if isinstance(images, torch.Tensor) else images
+    h.update(f"{surrogate.name}|{surrogate.resolution}|{arr.shape}|{arr.dtype}".encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:24]
+
+
+@torch.inference_mode()
+def _encode_all(surrogate: Surrogate, images, batch_size: int, progress: bool) -> np.ndarray:
+    out = []
+    n = len(images)
+    for s in tqdm(range(0, n, batch_size), desc=f"features [{surrogate.name} @{surrogate.resolution}px]",
+                  disable=not progress, unit="batch"):
+        out.append(surrogate.encode(_to_float_batch(images, s, min(n, s + batch_size))).cpu())
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, surrogate.dim), np.float32)
+
+
+def extract_features(surrogate: Surrogate, images: np.ndarray | torch.Tensor, batch_size: int = 64,
+                     cache_dir: str | os.PathLike | None | bool = None, progress: bool = True) -> np.ndarray:
+    """Surrogate features N×D (float32) of images (uint8 N×H×W×3, or float [0,1] N×3×H×W).
+
+    Cached on disk under ``cache_dir`` (default :func:`default_cache_dir`; ``False`` disables) keyed by
+    surrogate name, its resolution and a hash of the pixels, so a rerun is a file read.
+    """
+    path = None
+    if cache_dir is not False:
+        path = Path(cache_dir or default_cache_dir()) / "features" / f"{_cache_key(surrogate, images)}.npy"
+        if path.is_file():
+            try:
+                feats = np.load(path, allow_pickle=False)
+                if feats.shape[0] == len(images):
+                    return feats
+            except (ValueError, OSError):
+                pass  # corrupt cache entry: recompute and overwrite it
+    feats = _encode_all(surrogate, images, batch_size, progress)
+    if path is not None:
+        buf = io.BytesIO()
+        np.save(buf, feats)
+        atomic_write_bytes(path, buf.getvalue())
+    return feats
+
+
+def preprocess_features(feats: np.ndarray, mode: str = "l2") -> np.ndarray:
+    """Feature transform before K-means: ``none``; ``l2`` (unit norm: spherical K-means);
+    ``standardize`` (zero mean, unit variance per dim) then L2; ``pca-whiten`` (64-d whitened) then L2."""
+    f = feats.astype(np.float64)
+    if mode == "none":
+        return f
+    if mode == "standardize":
+        f = (f - f.mean(0)) / (f.std(0) + 1e-8)
+    elif mode == "pca-whiten":
+        from sklearn.decomposition import PCA
+
+        f = PCA(n_components=min(64, f.shape[1], len(f)), whiten=True, random_state=0).fit_transform(f)
+    elif mode != "l2":
+        raise ValueError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
+    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+
+
+@dataclass
+class Clustering:
+    """K-means result: ``labels`` (N,) int64 in [0, p); ``centroids`` p×D in the *raw* feature space
+    (the mean raw feature of each cluster: what UC's anchors are); ``mode`` the preprocessing used."""
+
+    labels: np.ndarray
+    centroids: np.ndarray
+    mode: str
+    seed: int
+    _fit_centroids: np.ndarray  # centroids in the preprocessed space (for :meth:`predict`)
+    _reference: np.ndarray | None = None  # statistics some modes need to transform new features
+
+    @property
+    def p(self) -> int:
+        return len(self.centroids)
+
+    def predict(self, feats: np.ndarray) -> np.ndarray:
+        """Nearest centroid (in the space K-means was fit in) for new raw features M×D."""
+        f = preprocess_features(np.concatenate([self._reference, feats]), self.mode)[len(self._reference):] \
+            if self.mode in ("standardize", "pca-whiten") else preprocess_features(feats, self.mode)
+        d = ((f[:, None, :] - self._fit_centroids[None]) ** 2).sum(-1)
+        return d.argmin(1).astype(np.int64)
+
+
+def fit_clusters(feats: np.ndarray, p: int, seed: int = 0, mode: str = "l2", n_init: int = 10) -> Clustering:
+    """Seeded K-means (scikit-learn, ``n_init`` pinned) of N×D features into ``p`` clusters."""
+    from sklearn.cluster import KMeans
+
+    if not 1 <= p <= len(feats):
+        raise ValueError(f"cannot make {p} clusters from {len(feats)} images (need 1 <= p <= N)")
+    f = preprocess_features(feats, mode)
+    km = KMeans(n_clusters=p, n_init=n_init, random_state=seed).fit(f)
+    labels = km.labels_.astype(np.int64)
+    raw = np.stack([feats[labels == k].mean(0) if np.any(labels == k) else feats.mean(0) for k in range(p)])
+    return Clustering(labels, raw.astype(np.float32), mode, seed, km.cluster_centers_,
+                      feats if mode in ("standardize", "pca-whiten") else None)
+
+
+def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose label is the majority label of their cluster (1.0 = every cluster pure)."""
+    total = 0
+    for k in np.unique(clusters):
+        total += np.bincount(labels[clusters == k]).max()
+    return float(total / len(labels))
+
+
+def cluster_metrics(clusters: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """NMI, ARI and purity of a cluster assignment against one label view."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    return {"nmi": float(normalized_mutual_info_score(labels, clusters)),
+            "ari": float(adjusted_rand_score(labels, clusters)),
+            "purity": purity(clusters, labels)}

@@ -1,0 +1,393 @@
+"""Datasets: images as uint8 N×H×W×3 with several named label views.
+
+Sources
+-------
+* ``.npz`` bundles (the format of ``../shared/data``): ``x_train``, ``y_train``, ``x_test``, ``y_test``
+  plus optional ``y_train_<view>`` / ``y_test_<view>`` / ``<view>_names`` and ``class_names``.
+* torchvision CIFAR-10 / CIFAR-100 (downloaded where a network exists; CIFAR-100 carries its 20
+  official superclasses as the ``coarse`` view; CIFAR-10 gets animal / vehicle).
+* image folders (class sub-folders, or flat): any size, converted to RGB.
+* the small embedded sample in ``data/`` (offline demo on any machine).
+
+Label views
+-----------
+``fine`` (``y_*``), any stored view such as ``coarse`` (``y_*_coarse``), and ``regroup:n:seed``
+(the fine classes randomly partitioned into ``n`` groups by ``seed``).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ImageSet", "Bundle", "load_npz", "save_npz", "load_cifar", "load_sample", "load_image_folder",
+    "read_image", "list_images", "load", "find_shared_bundle", "regroup_mapping", "SAMPLE_PATH",
+    "IMAGE_SUFFIXES", "DataError",
+]
+
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "cifar10_sample.npz"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_FINE_TO_COARSE = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64)
+CIFAR10_COARSE_NAMES = ["animal", "vehicle"]
+
+
+class DataError(ValueError):
+    """Raised for unreadable or malformed inputs; the message names the file and the fix."""
+
+
+def regroup_mapping(n_classes: int, n_groups: int, seed: int) -> np.ndarray:
+    """Random partition of ``n_classes`` classes into ``n_groups`` non-empty groups.
+
+    Returns an int64 array ``m`` of length ``n_classes`` with ``m[c]`` the group of class ``c``;
+    every group gets ``n_classes // n_groups`` or one more classes. Deterministic in ``seed``.
+    """
+    if not 2 <= n_groups <= n_classes:
+        raise ValueError(f"regroup needs 2 <= n ({n_groups}) <= number of classes ({n_classes})")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_classes)
+    mapping = np.empty(n_classes, dtype=np.int64)
+    mapping[order] = np.arange(n_classes) % n_groups
+    return mapping
+
+
+@dataclass
+class ImageSet:
+    """One split of a dataset.
+
+    Attributes:
+        images: uint8 array N×H×W×3 (RGB, 0–255).
+        labels: view name -> int64 array (N,). ``fine`` is the dataset's own label.
+        class_names: view name -> list of class names (index = label).
+    """
+
+    images: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        x = self.images
+        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+            got = f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
+            raise DataError(f"images must be uint8 N×H×W×3 (RGB), got {got}")
+        for name, y in self.labels.items():
+            y = np.asarray(y)
+            if y.shape != (len(x),):
+                raise DataError(f"label view {name!r} has shape {y.shape}, expected ({len(x)},)")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise DataError(f"label view {name!r} must be integers, got {y.dtype}")
+            self.labels[name] = y.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def views(self) -> list[str]:
+        """Names of the stored label views (``regroup:n:seed`` views are derived on demand)."""
+        return list(self.labels)
+
+    def view(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """Labels (N,) int64 and class names for a view: a stored one or ``regroup:n:seed``."""
+        if name in self.labels:
+            y = self.labels[name]
+            names = self.class_names.get(name) or [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
+            return y, list(names)
+        if name.startswith("regroup:"):
+            try:
+                _, n, seed = name.split(":")
+                n_groups, seed_i = int(n), int(seed)
+            except ValueError:
+                raise ValueError(f"bad view {name!r}: write regroup:<n groups>:<seed>, e.g. regroup:2:0") from None
+            y, names = self.view("fine")
+            mapping = regroup_mapping(len(names), n_groups, seed_i)
+            group_names = ["+".join(names[c] for c in np.flatnonzero(mapping == g)) for g in range(n_groups)]
+            return mapping[y], group_names
+        raise KeyError(f"unknown label view {name!r}; this set has {self.views} and regroup:n:seed")
+
+    def n_classes(self, name: str) -> int:
+        """Number of classes in a view."""
+        return len(self.view(name)[1])
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> "ImageSet":
+        """The images at ``idx`` (copies), with all label views."""
+        idx = np.asarray(idx)
+        return ImageSet(self.images[idx].copy(), {k: v[idx].copy() for k, v in self.labels.items()},
+                        {k: list(v) for k, v in self.class_names.items()})
+
+    def balanced_indices(self, n: int, view: str = "fine", seed: int = 0) -> np.ndarray:
+        """Indices of a class-balanced subset of ``n`` images (sorted), deterministic in ``seed``.
+
+        Classes get ``n // k`` images each (the first ``n % k`` classes one more); a class with
+        too few images gives all it has.
+        """
+        if n >= len(self):
+            return np.arange(len(self))
+        y, names = self.view(view)
+        k = len(names)
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for c in range(k):
+            members = np.flatnonzero(y == c)
+            want = n // k + (1 if c < n % k else 0)
+            chosen.append(rng.choice(members, size=min(want, len(members)), replace=False))
+        return np.sort(np.concatenate(chosen))
+
+    def balanced_subset(self, n: int, view: str = "fine", seed: int = 0) -> "ImageSet":
+        """Class-balanced subset of ``n`` images; see :meth:`balanced_indices`."""
+        return self.subset(self.balanced_indices(n, view, seed))
+
+    def to_float(self) -> "torch.Tensor":  # noqa: F821
+        """Images as a float32 torch tensor N×3×H×W in [0, 1]."""
+        import torch
+
+        return torch.from_numpy(self.images).permute(0, 3, 1, 2).float().div_(255.0)
+
+    def fingerprint(self) -> str:
+        """sha256 of the image bytes and shape (identifies the pixels, not the labels)."""
+        h = hashlib.sha256()
+        h.update(str(self.images.shape).encode())
+        h.update(np.ascontiguousarray(self.images).tobytes())
+        return h.hexdigest()[:16]
+
+
+@dataclass
+class Bundle:
+    """A train/test pair plus whatever else the source carried (kept when saving)."""
+
+    train: ImageSet
+    test: ImageSet
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = ""
+
+    def meta(self) -> dict:
+        """The JSON ``meta`` of a protected bundle ({} when absent)."""
+        if "meta" in self.extras:
+            return json.loads(str(self.extras["meta"]))
+        return {}
+
+
+_REQUIRED = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz(path: str | os.PathLike) -> Bundle:
+    """Read an ``.npz`` bundle (no pickle). Raises :class:`DataError` naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (expected an .npz bundle with keys {', '.join(_REQUIRED)})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile / format errors
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    missing = [k for k in _REQUIRED if k not in d]
+    if missing:
+        raise DataError(f"{path}: missing keys {missing}; a bundle needs {list(_REQUIRED)}")
+    splits = {}
+    for split in ("train", "test"):
+        x = d.pop(f"x_{split}")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
+            raise DataError(f"{path}: x_{split} must be uint8 N×H×W×3, got {x.dtype} {x.shape}")
+        labels = {"fine": d.pop(f"y_{split}")}
+        for k in [k for k in d if k.startswith(f"y_{split}_")]:
+            labels[k[len(f"y_{split}_"):]] = d.pop(k)
+        for name, y in labels.items():
+            if y.shape != (len(x),):
+                raise DataError(f"{path}: labels of view {name!r} in {split} have shape {y.shape}, "
+                                f"expected ({len(x)},) to match x_{split}")
+        splits[split] = (x, labels)
+    names = {}
+    if "class_names" in d:
+        names["fine"] = [str(s) for s in d["class_names"]]
+    for k in [k for k in d if k.endswith("_names") and k != "class_names"]:
+        names[k[: -len("_names")]] = [str(s) for s in d[k]]
+    tr = ImageSet(splits["train"][0], splits["train"][1], {k: v for k, v in names.items() if k in splits["train"][1]})
+    te = ImageSet(splits["test"][0], splits["test"][1], {k: v for k, v in names.items() if k in splits["test"][1]})
+    return Bundle(tr, te, extras=d, source=str(path))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_npz(bundle: Bundle, path: str | os.PathLike) -> None:
+    """Write a bundle as compressed ``.npz`` (atomically), keeping its extra keys."""
+    out: dict[str, np.ndarray] = dict(bundle.extras)
+    for split, s in (("train", bundle.train), ("test", bundle.test)):
+        out[f"x_{split}"] = s.images
+        for view, y in s.labels.items():
+            out[f"y_{split}" if view == "fine" else f"y_{split}_{view}"] = y
+    for view, names in {**bundle.test.class_names, **bundle.train.class_names}.items():
+        out["class_names" if view == "fine" else f"{view}_names"] = np.array(names)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **out)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_sample() -> Bundle:
+    """The embedded CIFAR-10 sample in ``data/`` (1,000 train / 500 test, fine + coarse views)."""
+    if not SAMPLE_PATH.is_file():
+        raise DataError(f"embedded sample missing at {SAMPLE_PATH}; reinstall ucs_lite from its repository")
+    return load_npz(SAMPLE_PATH)
+
+
+def find_shared_bundle() -> Path | None:
+    """``../shared/data/cifar10_subset.npz`` next to the repository, or ``$UCS_LITE_DATA``, if present."""
+    env = os.environ.get("UCS_LITE_DATA")
+    candidates = [Path(env)] if env else []
+    root = Path(__file__).resolve().parent.parent
+    candidates += [root.parent / "shared" / "data" / "cifar10_subset.npz",
+                   Path.cwd().parent / "shared" / "data" / "cifar10_subset.npz"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+def _cifar_arrays(raw: dict, key_x: str = "data") -> np.ndarray:
+    return np.asarray(raw[key_x], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
+
+
+def load_cifar(name: str = "cifar10", root: str | os.PathLike = "~/.cache/ucs_lite", download: bool = True) -> Bundle:
+    """CIFAR-10 or CIFAR-100 through torchvision (downloads where a network exists).
+
+    CIFAR-10 gets a ``coarse`` view animal / vehicle; CIFAR-100 its 20 official superclasses.
+    """
+    import torchvision
+
+    root = Path(root).expanduser()
+    cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}.get(name)
+    if cls is None:
+        raise ValueError(f"unknown CIFAR {name!r}: use cifar10 or cifar100")
+    try:
+        sets = {s: cls(str(root), train=(s == "train"), download=download) for s in ("train", "test")}
+    except Exception as e:
+        raise DataError(f"could not get {name} under {root} ({e}). Offline? Use the embedded sample "
+                        "(load_sample) or an .npz bundle instead.") from None
+    splits = {}
+    for s, ds in sets.items():
+        x = np.asarray(ds.data, dtype=np.uint8)
+        fine = np.asarray(ds.targets, dtype=np.int64)
+        if name == "cifar10":
+            labels = {"fine": fine, "coarse": CIFAR10_FINE_TO_COARSE[fine]}
+            names = {"fine": list(ds.classes), "coarse": CIFAR10_COARSE_NAMES}
+        else:
+            base = Path(ds.root) / ds.base_folder
+            with open(base / ("train" if s == "train" else "test"), "rb") as f:
+                raw = pickle.load(f, encoding="latin1")  # the official CIFAR file format is a pickle
+            with open(base / "meta", "rb") as f:
+                meta = pickle.load(f, encoding="latin1")
+            labels = {"fine": fine, "coarse": np.asarray(raw["coarse_labels"], dtype=np.int64)}
+            names = {"fine": list(ds.classes), "coarse": list(meta["coarse_label_names"])}
+        splits[s] = ImageSet(x, labels, names)
+    return Bundle(splits["train"], splits["test"], source=f"torchvision:{name}")
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000) -> np.ndarray:
+    """One image file as uint8 H×W×3 RGB, EXIF rotation applied.
+
+    Grayscale, palette, RGBA (composited on white) and 16-bit images are converted to 8-bit RGB.
+    Raises :class:`DataError` naming the file when it is not a readable image.
+    """
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise DataError(f"{path}: {im.width}×{im.height} is larger than {max_pixels} pixels")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                a = np.asarray(im, dtype=np.float64)
+                top = 65535.0 if a.max() > 255 else 255.0
+                im = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    return np.ascontiguousarray(arr)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, by suffix; hidden files skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder")
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def resize_uint8(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize an H×W×3 uint8 image to size×size (bicubic via PIL; aspect ratio not kept)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+
+
+def load_image_folder(folder: str | os.PathLike, size: int = 32, test_fraction: float = 0.0,
+                      seed: int = 0) -> Bundle:
+    """An image folder as a bundle resized to ``size``×``size``.
+
+    Class sub-folders become the ``fine`` view; a flat folder gets one class ``all``. Unreadable files
+    raise :class:`DataError`. ``test_fraction`` of the images (random by ``seed``) form the test split.
+    """
+    folder = Path(folder)
+    files = list_images(folder)
+    if not files:
+        raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
+    if classes and all(len(p.relative_to(folder).parts) > 1 for p in files):
+        y = np.array([classes.index(p.relative_to(folder).parts[0]) for p in files], dtype=np.int64)
+    else:
+        classes, y = ["all"], np.zeros(len(files), dtype=np.int64)
+    x = np.stack([resize_uint8(read_image(p), size) for p in files])
+    rng = np.random.default_rng(seed)
+    is_test = rng.random(len(files)) < test_fraction
+    mk = lambda m: ImageSet(x[m], {"fine": y[m]}, {"fine": classes})  # noqa: E731
+    return Bundle(mk(~is_test), mk(is_test), source=str(folder))
+
+
+def load(spec: str | os.PathLike) -> Bundle:
+    """One entry point: ``sample``, ``shared`` (../shared/data CIFAR-10), ``cifar10``, ``cifar100``,
+    a ``.npz`` path or an image folder."""
+    s = str(spec)
+    if s == "sample":
+        return load_sample()
+    if s == "shared":
+        p = find_shared_bundle()
+        if p is None:
+            raise DataError("the shared CIFAR-10 bundle (../shared/data/cifar10_subset.npz) is not here; "
+                            "use 'sample', 'cifar10' (downloads) or a path, or set UCS_LITE_DATA")
+        return load_npz(p)
+    if s in ("cifar10", "cifar100"):
+        return load_cifar(s)
+    if Path(s).is_dir():
+        return load_image_folder(s)
+    return load_npz(s)

@@ -1,0 +1,112 @@
+"""Experiment helpers the notebooks and CLI share: cache-or-compute, and the compare table."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .cluster import default_cache_dir
+from .data import Bundle, atomic_write_bytes
+
+__all__ = ["config_hash", "cached", "protect_cached", "compare", "parse_method"]
+
+
+def config_hash(config: dict) -> str:
+    """Stable 16-hex hash of a JSON-able config."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached(kind: str, config: dict, compute: Callable[[], Any], cache_dir: str | os.PathLike | None = None,
+           refresh: bool = False) -> Any:
+    """Return the JSON result of ``compute()`` for ``config``, from ``<cache>/<kind>/<hash>.json`` when there.
+
+    Results must be JSON-able (dicts of numbers, lists, strings). ``refresh`` recomputes.
+    """
+    path = Path(cache_dir or default_cache_dir()) / kind / f"{config_hash(config)}.json"
+    if path.is_file() and not refresh:
+        try:
+            return json.loads(path.read_text())["result"]
+        except (ValueError, KeyError):
+            pass
+    result = compute()
+    atomic_write_bytes(path, json.dumps({"config": config, "result": result}, default=float).encode())
+    return result
+
+
+def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | None = None, **kw) -> Bundle:
+    """:func:`ucs_lite.protect.protect_bundle`, cached on disk by (data fingerprint, method, options)."""
+    from .data import load_npz, save_npz
+    from .protect import protect_bundle
+
+    cfg = {"data": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "method": method,
+           **{k: (v if not hasattr(v, "name") else v.name) for k, v in kw.items() if k not in ("progress", "device")}}
+    path = Path(cache_dir or default_cache_dir()) / "protected" / f"{config_hash(cfg)}.npz"
+    if path.is_file():
+        try:
+            return load_npz(path)
+        except Exception:
+            pass
+    prot, _ = protect_bundle(bundle, method, **kw)
+    save_npz(prot, path)
+    return prot
+
+
+def parse_method(spec: str) -> tuple[str, str | None]:
+    """``random-class@coarse`` -> ("random-class", "coarse"); ``uc`` -> ("uc", None)."""
+    m, _, lab = spec.partition("@")
+    return m, (lab or None)
+
+
+def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 12, seeds: list[int] = (0,),
+            model: str = "small-cnn", eps: float = 16 / 255, p: int = 10, surrogate: str | None = None,
+            device: str = "auto", defenses: list[str] = ("none",), craft_options: dict | None = None,
+            progress: bool = True):
+    """Clean vs protected: for each method (``clean``, ``uc``, ``random-class@coarse``, ...), label view,
+    defense and attacker seed, train the attacker and collect one tidy row.
+
+    Returns a pandas DataFrame with columns method, built_from, labels, defense, seed, n_classes, chance,
+    clean_final, clean_peak (the clean reference of that view/defense/seed), test_acc_final, test_acc_peak,
+    psnr, ssim, seconds. Protection and training results are cached (see :func:`cached`).
+    """
+    import pandas as pd
+
+    from .attack import AttackConfig, evaluate
+    from .surrogates import DEFAULT_SURROGATE
+
+    surrogate = surrogate or DEFAULT_SURROGATE
+    craft_options = craft_options or {}
+    rows = []
+    protected: dict[str, Bundle] = {}
+    for spec in methods:
+        m, lab = parse_method(spec)
+        if m == "clean":
+            protected[spec] = bundle
+        else:
+            protected[spec] = protect_cached(bundle, m, eps=eps, seed=0, labels=lab or "fine", surrogate=surrogate,
+                                             p=p, device=device, progress=progress, **craft_options.get(m, {}))
+    for spec, b in protected.items():
+        m, lab = parse_method(spec)
+        meta = b.meta()
+        for view in views:
+            for defense in defenses:
+                for seed in seeds:
+                    cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
+                    key = {"train": b.train.fingerprint(), "test": b.test.fingerprint(), "view": view,
+                           "cfg": {k: v for k, v in cfg.__dict__.items() if k != "device"}}
+                    r = cached("attack", key, lambda: evaluate(b, view, cfg, progress=progress))
+                    rows.append({"method": m, "built_from": lab or ("—" if m in ("clean", "uc", "random-cluster",
+                                                                                  "uc-official") else "fine"),
+                                 "labels": r["labels"], "defense": defense, "seed": seed, "n_classes": r["n_classes"],
+                                 "chance": r["chance"], "test_acc_final": r["test_acc_final"],
+                                 "test_acc_peak": r["test_acc_peak"], "psnr": meta.get("psnr", np.nan),
+                                 "ssim": meta.get("ssim", np.nan), "seconds": r["seconds"]})
+    df = pd.DataFrame(rows)
+    ref = df[df.method == "clean"].set_index(["labels", "defense", "seed"])[["test_acc_final", "test_acc_peak"]]
+    if len(ref):
+        ref = ref.rename(columns={"test_acc_final": "clean_final", "test_acc_peak": "clean_peak"})
+        df = df.join(ref, on=["labels", "defense", "seed"])
+    return df

@@ -1,0 +1,16 @@
+"""Noise methods. Each returns a :class:`Perturbation`; :func:`apply` turns it into protected images.
+
+| method | needs labels | groups | module |
+|---|---|---|---|
+| ``uc`` (Unlearnable Clusters, our default config) | no | K-means clusters | :mod:`.uc` |
+| ``uc-official`` (the authors' schedule: generators, all images, 224 px) | no | clusters | :mod:`.uc` |
+| ``random-cluster`` (one random pattern per cluster; the ablation) | no | clusters | :mod:`.random` |
+| ``random-class`` (one random pattern per protector class) | yes | classes | :mod:`.random` |
+| ``em-class`` / ``em-sample`` (error-minimising, Huang et al. 2021) | yes | classes / images | :mod:`.em` |
+"""
+from __future__ import annotations
+
+from .base import Perturbation, apply, eps_from_255, resize_delta
+from .registry import METHODS, craft, needs_labels
+
+__all__ = ["Perturbation", "apply", "craft", "METHODS", "needs_labels", "eps_from_255", "resize_delta"]

@@ -1,0 +1,50 @@
+"""One entry point, :func:`craft`, for every method by name."""
+from __future__ import annotations
+
+from ..data import ImageSet
+from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate
+from .base import Perturbation
+
+__all__ = ["METHODS", "craft", "needs_labels"]
+
+METHODS = ("uc", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
+_LABELLED = ("random-class", "em-class", "em-sample")
+
+
+def needs_labels(method: str) -> bool:
+    """Whether a method is built from the protector's labels."""
+    return method in _LABELLED
+
+
+def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, labels: str = "fine",
+          surrogate: str | Surrogate = DEFAULT_SURROGATE, p: int = 10, device: str = "auto",
+          progress: bool = True, **options) -> Perturbation:
+    """Craft a method's noise for a training set.
+
+    ``labels`` is the protector's label view (used only by label-based methods); ``surrogate`` and ``p``
+    only by cluster methods. ``options`` go to the method's function (e.g. ``steps``, ``param``,
+    ``form``, ``rounds``).
+    """
+    from .em import craft_em
+    from .random import craft_random_class, craft_random_cluster
+    from .uc import cluster_images, craft_uc, craft_uc_official
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    size = train.images.shape[1:3]
+    if needs_labels(method):
+        y, _ = train.view(labels)
+        if method == "random-class":
+            return craft_random_class(y, size, eps, seed, label_view=labels, **options)
+        from .. surrogates import resolve_device
+
+        return craft_em(train.images, y, eps, seed, mode=method.split("-")[1], label_view=labels,
+                        device=resolve_device(device), progress=progress, **options)
+    s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=device)
+    if method == "uc":
+        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
+    if method == "uc-official":
+        return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
+    mode = options.pop("feature_mode", "l2")
+    _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
+    return craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)

@@ -1,0 +1,207 @@
+"""Unlearnable Clusters (Zhang et al., CVPR 2023, arXiv 2301.01217).
+
+1. Embed the training images with a frozen surrogate; K-means into ``p`` clusters (no labels used).
+2. One bounded δ_k per cluster, optimised so the surrogate's features of clip(x + δ_k) match the
+   centroid of cluster (k + offset) mod p: loss KL(softmax(anchor) ‖ softmax(f(x + δ_k))).
+3. Protected image = x + δ_{cluster(x)}.
+
+Two schedules share the objective:
+
+* :func:`craft_uc` — ours: every cluster advances in the same step (one batched surrogate pass over
+  ``batch_per_cluster`` images of each cluster), each δ_k trained on its own cluster's images,
+  δ at the data's resolution, parametrised as ``lowfreq`` / ``pixel`` fields or generators.
+* :func:`craft_uc_official` — the authors' released schedule: one generator per cluster trained
+  after another, each on *all* images for ``epochs`` epochs, δ crafted at 224 px.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..cluster import Clustering, cluster_metrics, extract_features, fit_clusters
+from ..data import ImageSet, atomic_write_bytes
+from ..surrogates import Surrogate
+from .base import Perturbation, check_eps, resize_delta
+from .patterns import DeltaField, GeneratorField
+
+__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "PARAMS"]
+
+PARAMS = ("lowfreq", "pixel", "generator")
+
+
+def cluster_images(images: np.ndarray, surrogate: Surrogate, p: int, seed: int = 0, mode: str = "l2",
+                   progress: bool = True) -> tuple[np.ndarray, Clustering]:
+    """Surrogate features (N×D, cached) of uint8 N×H×W×3 images and their K-means clustering."""
+    feats = extract_features(surrogate, images, progress=progress)
+    return feats, fit_clusters(feats, p, seed=seed, mode=mode)
+
+
+def uc_loss(feats: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """UC's objective: KL(softmax(anchor) ‖ softmax(features)), batch mean. feats, anchors: B×D."""
+    return F.kl_div(feats.log_softmax(-1), anchors.softmax(-1), reduction="batchmean")
+
+
+def _batch_indices(members: list[np.ndarray], b: int, rng: np.random.Generator) -> np.ndarray:
+    """b indices per cluster (with replacement only where a cluster has fewer than b images): p·b."""
+    return np.concatenate([rng.choice(m, size=b, replace=len(m) < b) for m in members])
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
+             seed: int = 0, param: str = "lowfreq", steps: int = 60, batch_per_cluster: int = 8,
+             lr: float | None = None, offset: int = 1, data: str = "own", lowfreq_res: int = 8,
+             feature_mode: str = "l2", craft_resolution: int | None = None,
+             clustering: Clustering | None = None, checkpoint: str | os.PathLike | None = None,
+             checkpoint_every: int = 10, resume: bool = False, progress: bool = True) -> Perturbation:
+    """Craft UC noise with all clusters batched in each step.
+
+    Args:
+        train: training images (uint8 N×H×W×3, or an ImageSet).
+        surrogate: frozen encoder (see :mod:`ucs_lite.surrogates`); its resolution is used for the
+            clustering features; ``craft_resolution`` (default: the same) for the optimisation.
+        p: number of clusters; eps: L∞ bound on the [0,1] scale; seed: everything random.
+        param: ``lowfreq`` (δ at ``lowfreq_res``² upsampled to blocks), ``pixel`` or ``generator``.
+        steps: optimisation steps (0 = random structured pattern per cluster, no optimisation).
+        batch_per_cluster: images of each cluster per step (p × this go through the surrogate).
+        data: ``own`` (each δ_k sees its cluster's images) or ``all`` (every image, as the released code).
+        clustering: reuse a clustering (e.g. to compare parametrisations on the same clusters).
+        checkpoint / resume: save state every ``checkpoint_every`` steps; with ``resume`` continue from
+            it. Batches come from a per-step seeded generator, so a resumed run gives the same δ.
+    Returns:
+        :class:`Perturbation` with δ at the data's resolution and the cluster of every image.
+    """
+    eps = check_eps(eps)
+    if param not in PARAMS:
+        raise ValueError(f"unknown UC parametrisation {param!r}: {PARAMS}")
+    if data not in ("own", "all"):
+        raise ValueError("data must be 'own' or 'all'")
+    images = train.images if isinstance(train, ImageSet) else train
+    n, h, w = images.shape[:3]
+    t0 = time.time()
+    if clustering is None:
+        _, clustering = cluster_images(images, surrogate, p, seed=seed, mode=feature_mode, progress=progress)
+    p = clustering.p
+    t_cluster = time.time() - t0
+    dev = surrogate.device
+    anchors = torch.from_numpy(clustering.centroids).to(dev)
+    targets = (torch.arange(p) + offset) % p
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8, converted per batch
+    members = [np.flatnonzero(clustering.labels == k) for k in range(p)] if data == "own" else [np.arange(n)] * p
+    if any(len(m) == 0 for m in members):
+        raise ValueError("a cluster is empty; use fewer clusters")
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        field = (GeneratorField(p, (h, w), eps, seed) if param == "generator"
+                 else DeltaField(p, (h, w), eps, seed, form=param, lowfreq_res=lowfreq_res)).to(dev)
+    lr = lr if lr is not None else (1e-3 if param == "generator" else 0.05)
+    opt = torch.optim.Adam(field.parameters(), lr=lr, weight_decay=5e-4 if param == "generator" else 0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+    losses: list[float] = []
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if resume and ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        if state["config"] != [p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n]:
+            raise ValueError(f"{ckpt}: checkpoint was made with another configuration; delete it or drop --resume")
+        field.load_state_dict(state["field"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
+        start, losses = state["step"], state["losses"]
+    old_res = surrogate.resolution
+    if craft_resolution:
+        surrogate.resolution = int(craft_resolution)
+    try:
+        for step in tqdm(range(start, steps), desc=f"UC craft ({param}, p={p})", disable=not progress,
+                         initial=start, total=steps, unit="step"):
+            rng = np.random.default_rng([seed, step])
+            idx = _batch_indices(members, batch_per_cluster, rng)
+            x = x_all[torch.from_numpy(idx)].to(dev).float().div_(255)
+            delta = resize_delta(field(), (h, w)).repeat_interleave(batch_per_cluster, 0)
+            feats = surrogate.encode((x + delta).clamp(0, 1))
+            loss = uc_loss(feats, anchors[targets].repeat_interleave(batch_per_cluster, 0))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+            if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+                _save_checkpoint(ckpt, {"step": step + 1, "field": field.state_dict(), "opt": opt.state_dict(),
+                                        "sched": sched.state_dict(), "losses": losses,
+                                        "config": [p, eps, seed, param, steps, batch_per_cluster, lr, offset,
+                                                   data, lowfreq_res, n]})
+    finally:
+        surrogate.resolution = old_res
+    with torch.no_grad():
+        field.eval() if param != "generator" else None  # generators keep batch statistics of their seed
+        delta = field().clamp(-eps, eps).cpu().numpy()
+    meta = {"p": p, "param": param, "steps": steps, "batch_per_cluster": batch_per_cluster, "lr": lr,
+            "offset": offset, "data": data, "lowfreq_res": lowfreq_res, "feature_mode": clustering.mode,
+            "surrogate_resolution": surrogate.resolution, "craft_resolution": craft_resolution or surrogate.resolution,
+            "loss_curve": losses, "seconds_cluster": t_cluster, "seconds": time.time() - t0,
+            "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist()}
+    return Perturbation(delta, clustering.labels, "uc", eps, seed, surrogate.name, meta=meta,
+                        centroids=clustering.centroids)
+
+
+def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
+                      seed: int = 0, epochs: int = 50, batch_size: int = 256, noise_size: int = 224,
+                      lr: float = 1e-4, offset: int = 1, feature_mode: str = "none",
+                      clustering: Clustering | None = None, progress: bool = True) -> Perturbation:
+    """The authors' released schedule: for k = 0..p-1 in turn, a fresh ResNet generator (64 channels,
+    6 blocks) fed a fixed uniform seed image of ``noise_size``² is trained for ``epochs`` epochs over
+    *all* training images (Adam ``lr``, weight decay 5e-4, cosine to 1e-6), δ_k = clamp(G_k(z), ±ε),
+    loss KL(softmax(anchor_{k+offset}) ‖ softmax(f(x + δ_k))). K-means on raw features (``none``).
+    δ stays at ``noise_size`` and is resized to each image on apply. Cost ≈ p × epochs × N surrogate
+    forward+backward passes."""
+    eps = check_eps(eps)
+    images = train.images if isinstance(train, ImageSet) else train
+    n = len(images)
+    t0 = time.time()
+    if clustering is None:
+        _, clustering = cluster_images(images, surrogate, p, seed=seed, mode=feature_mode, progress=progress)
+    p = clustering.p
+    dev = surrogate.device
+    anchors = torch.from_numpy(clustering.centroids).to(dev)
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
+    deltas, losses = [], []
+    steps_per_epoch = (n + batch_size - 1) // batch_size
+    for k in range(p):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed * 1000 + k)
+            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k).to(dev)
+        opt = torch.optim.Adam(gen.parameters(), lr=lr, weight_decay=5e-4)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch, eta_min=1e-6)
+        target = anchors[(k + offset) % p]
+        for epoch in tqdm(range(epochs), desc=f"UC official: generator {k + 1}/{p}", disable=not progress):
+            order = np.random.default_rng([seed, k, epoch]).permutation(n)
+            for s in range(0, n, batch_size):
+                x = x_all[torch.from_numpy(order[s:s + batch_size])].to(dev).float().div_(255)
+                x = F.interpolate(x, size=(noise_size, noise_size), mode="bilinear", align_corners=False)
+                feats = surrogate.encode((x + gen()).clamp(0, 1))
+                loss = uc_loss(feats, target.expand_as(feats))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+        with torch.no_grad():
+            deltas.append(gen().clamp(-eps, eps).cpu())
+    delta = torch.cat(deltas).numpy()
+    meta = {"p": p, "param": "generator", "schedule": "official", "epochs": epochs, "batch_size": batch_size,
+            "noise_size": noise_size, "lr": lr, "offset": offset, "feature_mode": clustering.mode,
+            "loss_curve": losses[:: max(1, len(losses) // 500)], "seconds": time.time() - t0,
+            "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist()}
+    return Perturbation(delta, clustering.labels, "uc-official", eps, seed, surrogate.name, meta=meta,
+                        centroids=clustering.centroids)
