@@ -165,7 +165,12 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
             bar.set_postfix(test_acc=f"{acc:.3f}")
     accs = [e["test_acc"] for e in per_epoch]
     meta = bundle.meta()
-    return {"method": meta.get("method", "clean"), "labels": view, "n_classes": n_classes,
+    from .experiment import provenance
+
+    run = {"attack": {k: v for k, v in asdict(cfg).items() if k != "device"}, "labels": view,
+           "train": bundle.train.fingerprint(), "test": bundle.test.fingerprint()}
+    return {**provenance(run, cfg.seed, resolve_device(cfg.device)),
+            "method": meta.get("method", "clean"), "labels": view, "n_classes": n_classes,
             "chance": chance_rate(yte_np, n_classes),
             "test_acc_final": accs[-1] if accs else float("nan"), "test_acc_peak": max(accs) if accs else float("nan"),
             "per_epoch": per_epoch, "seconds": time.time() - t0, "config": asdict(cfg),

@@ -5,25 +5,66 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "CliError"]
+
+
+class CliError(ValueError):
+    """A wrong or conflicting command-line argument; printed as one ``ucs-lite: error: ...`` line (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors raise :class:`CliError` (one line, exit 2) instead of printing the usage."""
+
+    def error(self, message: str):  # noqa: D102
+        raise CliError(f"{message} (see {self.prog} --help)")
 
 
 def _eps(v: str) -> float:
     from .noise import eps_from_255
 
     try:
-        return eps_from_255(float(v))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a number; give ε in 0–255 units, e.g. --eps 16") from None
+    if not 0 < x <= 64:
+        raise argparse.ArgumentTypeError(f"{v} is out of range; give 0 < --eps ≤ 64 (0–255 units; the paper uses 16)")
+    return eps_from_255(x)
 
 
 def _pos_int(v: str) -> int:
-    i = int(v)
+    try:
+        i = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{v!r} is not a whole number; give one ≥ 1") from None
     if i < 1:
         raise argparse.ArgumentTypeError(f"must be ≥ 1, got {v}")
     return i
+
+
+def _check_output(path: str | os.PathLike, flag: str, inputs: list[Path] = (), is_dir: bool = False) -> Path:
+    """Fail before any work when an output could not be written or would replace an input."""
+    out = Path(path)
+    full = out.resolve()
+    for i in inputs:
+        if full == i or i in full.parents:
+            raise CliError(f"{flag} {path}: must not be an input or lie inside an input folder "
+                           "(inputs are never written); choose another path")
+    if full.is_dir() and not is_dir:
+        raise CliError(f"{flag} {path}: is a folder; give a file name")
+    parent = full if is_dir else full.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:  # a real probe (permissions, read-only mounts, root on /proc): gone as soon as it is closed
+        if not parent.is_dir():
+            raise NotADirectoryError
+        with tempfile.TemporaryFile(dir=parent, prefix=".ucs-lite-probe-"):
+            pass
+    except OSError:
+        raise CliError(f"{flag} {path}: cannot write under {parent}; choose a writable location") from None
+    return out
 
 
 def _write_json(path: str, obj: dict) -> None:
@@ -38,12 +79,44 @@ def _parse_options(pairs: list[str]) -> dict:
     for pr in pairs or []:
         k, sep, v = pr.partition("=")
         if not sep:
-            raise SystemExit(f"error: --opt expects key=value, got {pr!r}")
+            raise CliError(f"--opt expects key=value (e.g. --opt steps=40), got {pr!r}")
         try:
             out[k] = json.loads(v)
         except json.JSONDecodeError:
             out[k] = v
     return out
+
+
+def _input_paths(spec: str) -> list[Path]:
+    """The files or folders a ``--data`` spec reads (outputs must never land on them)."""
+    from .data import SAMPLE_PATH, find_shared_bundle
+
+    if spec == "sample":
+        return [SAMPLE_PATH.resolve()]
+    if spec == "shared":
+        found = find_shared_bundle()
+        return [found.resolve()] if found else []
+    return [Path(spec).resolve()] if Path(spec).exists() else []
+
+
+def _resume_options(a: argparse.Namespace, method: str, inputs: list[Path]) -> dict:
+    """``--checkpoint`` / ``--checkpoint-every`` / ``--resume`` as craft options (UC only)."""
+    import warnings
+
+    from .data import UcsWarning
+
+    if a.resume and not a.checkpoint:
+        raise CliError("--resume needs --checkpoint PATH (the checkpoint file of the interrupted run)")
+    if not a.checkpoint:
+        return {}
+    if method != "uc":
+        raise CliError(f"--checkpoint works with --method uc only (got --method {method}); drop it")
+    ck = _check_output(a.checkpoint, "--checkpoint", inputs)
+    if a.resume and not ck.is_file():
+        warnings.warn(f"--resume: no checkpoint at {ck} yet; starting from step 0", UcsWarning, stacklevel=2)
+    elif ck.exists() and not a.resume:
+        raise CliError(f"--checkpoint {ck}: exists; pass --resume to continue from it, or delete it to start over")
+    return {"checkpoint": str(ck), "checkpoint_every": a.checkpoint_every, "resume": bool(a.resume)}
 
 
 def cmd_protect(a: argparse.Namespace) -> int:
@@ -52,22 +125,35 @@ def cmd_protect(a: argparse.Namespace) -> int:
 
     if a.input_dir:
         if not a.output_dir:
-            raise SystemExit("error: --input-dir needs --output-dir")
+            raise CliError("--input-dir needs --output-dir (where the protected PNGs go)")
+        if a.data or a.out:
+            raise CliError("give either --input-dir/--output-dir or --data/--out, not both")
+        src, dst = Path(a.input_dir).resolve(), Path(a.output_dir).resolve()
+        if src.is_dir():  # (protect_folder names a missing input folder, and an output inside the input)
+            _check_output(a.output_dir, "--output-dir", [src], is_dir=True)
+        options = _parse_options(a.opt) | _resume_options(a, "uc", [src, dst])
         summary = protect_folder(a.input_dir, a.output_dir, eps=a.eps, p=a.clusters, seed=a.seed,
                                  surrogate=a.surrogate, work_size=a.work_size, overwrite=a.overwrite,
-                                 device=a.device, progress=not a.quiet, **_parse_options(a.opt))
-        print(json.dumps({k: v for k, v in summary.items() if k != "skipped"} | {"skipped": len(summary["skipped"])}))
+                                 device=a.device, progress=not a.quiet, **options)
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config")}
+                         | {"skipped": len(summary["skipped"])}))
+        if summary["skipped"]:
+            names = ", ".join(s_["file"] for s_ in summary["skipped"])
+            print(f"ucs-lite: warning: {len(summary['skipped'])} file(s) skipped, {summary['written']} protected "
+                  f"(reasons in {Path(a.output_dir) / 'ucs_lite_summary.json'}): {names}", file=sys.stderr)
         return 0
     if not a.data or not a.out:
-        raise SystemExit("error: give --data IN.npz --out OUT.npz (or --input-dir/--output-dir)")
-    out = Path(a.out)
+        raise CliError("give --data IN.npz --out OUT.npz (or --input-dir PHOTOS --output-dir OUT)")
+    inputs = _input_paths(a.data)
+    out = _check_output(a.out, "--out", inputs)
     if out.exists() and not a.overwrite:
-        raise SystemExit(f"error: {out} exists; choose another --out or pass --overwrite")
-    if Path(a.data).resolve() == out.resolve():
-        raise SystemExit("error: --out must differ from --data (inputs are never overwritten)")
+        raise CliError(f"--out {out}: exists; choose another --out or pass --overwrite")
+    if a.save_perturbation:
+        _check_output(a.save_perturbation, "--save-perturbation", inputs + [out.resolve()])
+    options = _parse_options(a.opt) | _resume_options(a, a.method, inputs + [out.resolve()])
     bundle = load(a.data)
     prot, pert = protect_bundle(bundle, a.method, eps=a.eps, seed=a.seed, labels=a.labels, surrogate=a.surrogate,
-                                p=a.clusters, device=a.device, progress=not a.quiet, **_parse_options(a.opt))
+                                p=a.clusters, device=a.device, progress=not a.quiet, **options)
     save_npz(prot, out)
     if a.save_perturbation:
         pert.save(a.save_perturbation)
@@ -81,9 +167,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from .attack import AttackConfig, evaluate
     from .data import load
 
-    out = Path(a.out) if a.out else None
+    out = _check_output(a.out, "--out", _input_paths(a.data)) if a.out else None
     if out and out.exists() and not a.overwrite:
-        raise SystemExit(f"error: {out} exists; choose another --out or pass --overwrite")
+        raise CliError(f"--out {out}: exists; choose another --out or pass --overwrite")
     bundle = load(a.data)
     cfg = AttackConfig(model=a.model, epochs=a.epochs, seed=a.seed, augment=a.augment, defense=a.defense,
                        device=a.device, batch_size=a.batch_size, lr=a.lr)
@@ -108,9 +194,17 @@ def cmd_compare(a: argparse.Namespace) -> int:
     table = compare(bundle, methods=a.methods.split(","), views=a.labels.split(","), epochs=a.epochs,
                     seeds=[int(s) for s in a.seeds.split(",")], model=a.model, eps=a.eps, p=a.clusters,
                     surrogate=a.surrogate, device=a.device, defenses=a.defenses.split(","), progress=not a.quiet)
-    print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string(index=False))
+    print(table.to_string(index=False))
+    out = {"rows": table.to_dict(orient="records")}
+    if len(set(table["defense"])) > 1:
+        from .experiment import worst_case
+
+        worst = worst_case(table)
+        print("\nworst case over defenses (highest attacker peak accuracy):")
+        print(worst.to_string(index=False))
+        out["worst_case"] = worst.to_dict(orient="records")
     if a.out:
-        _write_json(a.out, {"rows": table.to_dict(orient="records")})
+        _write_json(a.out, out)
     return 0
 
 
@@ -142,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .noise import METHODS
     from .surrogates import DEFAULT_SURROGATE
 
-    ap = argparse.ArgumentParser(prog="ucs-lite", description="Label-agnostic unlearnable examples (Unlearnable Clusters).")
+    ap = _Parser(prog="ucs-lite", description="Label-agnostic unlearnable examples (Unlearnable Clusters).")
     ap.add_argument("--version", action="version", version=f"ucs_lite {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
@@ -165,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-size", type=_pos_int, default=64, help="crafting resolution for --input-dir")
     p.add_argument("--save-perturbation", help="also write the Perturbation artefact here (.npz)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option, e.g. steps=40")
+    p.add_argument("--checkpoint", help="(uc) save the crafting state to this file every --checkpoint-every steps")
+    p.add_argument("--checkpoint-every", type=_pos_int, default=10, help="steps between checkpoints (default 10)")
+    p.add_argument("--resume", action="store_true",
+                   help="(uc) continue an interrupted run from --checkpoint; gives the same δ as an uninterrupted run")
     common(p)
     p.set_defaults(func=cmd_protect)
 
@@ -182,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare", help="clean vs protected for several methods × label views (× defenses)")
+    p = sub.add_parser("compare", aliases=["sweep"],
+                       help="clean vs protected for methods × label views × defenses (sweep: worst case too)")
     p.add_argument("--data", default="sample")
     p.add_argument("--methods", default="clean,random-class,uc")
     p.add_argument("--labels", default="fine,coarse")
@@ -215,26 +314,62 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ucs-lite`` command."""
-    from .data import DataError
-    from .surrogates import SurrogateUnavailable
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (KeyError's quotes dropped, OSErrors with their path and a fix)."""
+    if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
+        msg = e.args[0]
+    elif isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        msg = f"{where}{e.strerror}; check the path and its permissions"
+    else:
+        msg = str(e) or type(e).__name__
+    return " ".join(part.strip() for part in msg.splitlines() if part.strip())
 
-    args = build_parser().parse_args(argv)
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, _default=None):
+    """ucs_lite's own warnings as one ``ucs-lite: warning: ...`` line on stderr; others as usual."""
+    from .data import UcsWarning
+
+    if issubclass(category, UcsWarning):
+        print(f"ucs-lite: warning: {_one_line(Exception(str(message)))}", file=sys.stderr)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ucs-lite`` command. Returns the exit code: 0 done, 2 bad input or a run that
+    cannot proceed (one ``ucs-lite: error: ...`` line on stderr naming the file and the fix), 130 interrupted."""
+    import functools
+    import warnings
+
+    from .data import DataError, UcsWarning
+    from .surrogates import DeviceUnavailable, SurrogateUnavailable
+
+    try:
+        args = build_parser().parse_args(argv)
+    except CliError as e:
+        print(f"ucs-lite: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else 0
     threads = os.environ.get("UCS_LITE_THREADS")
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
-    try:
-        return args.func(args)
-    except (DataError, SurrogateUnavailable, ValueError, FileNotFoundError, KeyError) as e:
-        msg = str(e).strip("'\"")
-        print(f"ucs-lite: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ucs-lite: interrupted (outputs are written atomically: nothing half-written was left)", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UcsWarning)
+        warnings.showwarning = functools.partial(_show_warning, _default=warnings.showwarning)
+        try:
+            return args.func(args)
+        except (DataError, SurrogateUnavailable, DeviceUnavailable, ValueError, OSError, KeyError) as e:
+            print(f"ucs-lite: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            hint = " rerun with --resume to continue from the last checkpoint." if getattr(args, "checkpoint", None) else ""
+            print("ucs-lite: interrupted (outputs are written atomically: nothing half-written was left)." + hint,
+                  file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

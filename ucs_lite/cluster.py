@@ -123,6 +123,10 @@ def fit_clusters(feats: np.ndarray, p: int, seed: int = 0, mode: str = "l2", n_i
     if not 1 <= p <= len(feats):
         raise ValueError(f"cannot make {p} clusters from {len(feats)} images (need 1 <= p <= N)")
     f = preprocess_features(feats, mode)
+    distinct = len(np.unique(f, axis=0)) if p > 1 else len(f)
+    if distinct < p:
+        raise ValueError(f"only {distinct} distinct images (by surrogate features) among {len(feats)}: K-means "
+                         f"cannot make {p} clusters; use p ≤ {distinct} (--clusters on the command line)")
     km = KMeans(n_clusters=p, n_init=n_init, random_state=seed).fit(f)
     labels = km.labels_.astype(np.int64)
     raw = np.stack([feats[labels == k].mean(0) if np.any(labels == k) else feats.mean(0) for k in range(p)])

@@ -22,6 +22,7 @@ import json
 import os
 import pickle
 import tarfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,7 +32,7 @@ import numpy as np
 __all__ = [
     "ImageSet", "Bundle", "load_npz", "save_npz", "load_cifar", "load_sample", "load_image_folder",
     "read_image", "list_images", "load", "find_shared_bundle", "regroup_mapping", "SAMPLE_PATH",
-    "IMAGE_SUFFIXES", "DataError",
+    "IMAGE_SUFFIXES", "DataError", "UcsWarning", "SkippedInput", "atomic_write_bytes",
 ]
 
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "cifar10_sample.npz"
@@ -43,6 +44,14 @@ CIFAR10_COARSE_NAMES = ["animal", "vehicle"]
 
 class DataError(ValueError):
     """Raised for unreadable or malformed inputs; the message names the file and the fix."""
+
+
+class UcsWarning(UserWarning):
+    """A warning from ucs_lite (the command line prints these as one ``ucs-lite: warning: ...`` line)."""
+
+
+class SkippedInput(UcsWarning):
+    """Warned for one input file that was skipped (unreadable image, non-image file); the run goes on."""
 
 
 def regroup_mapping(n_classes: int, n_groups: int, seed: int) -> np.ndarray:
@@ -190,19 +199,29 @@ def load_npz(path: str | os.PathLike) -> Bundle:
         raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
     missing = [k for k in _REQUIRED if k not in d]
     if missing:
-        raise DataError(f"{path}: missing keys {missing}; a bundle needs {list(_REQUIRED)}")
+        raise DataError(f"{path}: missing keys {missing}; a bundle needs {list(_REQUIRED)} "
+                        "(uint8 N×H×W×3 images, int64 labels)")
     splits = {}
     for split in ("train", "test"):
         x = d.pop(f"x_{split}")
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[-1] != 3:
-            raise DataError(f"{path}: x_{split} must be uint8 N×H×W×3, got {x.dtype} {x.shape}")
+            raise DataError(f"{path}: x_{split} must be uint8 N×H×W×3, got {x.dtype} {x.shape}; convert it "
+                            "(e.g. (x * 255).round().astype('uint8') for float images in [0, 1])")
+        if split == "train" and len(x) == 0:
+            raise DataError(f"{path}: x_train holds no images; a bundle needs at least one training image")
         labels = {"fine": d.pop(f"y_{split}")}
         for k in [k for k in d if k.startswith(f"y_{split}_")]:
             labels[k[len(f"y_{split}_"):]] = d.pop(k)
         for name, y in labels.items():
+            key = f"y_{split}" if name == "fine" else f"y_{split}_{name}"
             if y.shape != (len(x),):
-                raise DataError(f"{path}: labels of view {name!r} in {split} have shape {y.shape}, "
+                raise DataError(f"{path}: labels of view {name!r} in {split} ({key}) have shape {y.shape}, "
                                 f"expected ({len(x)},) to match x_{split}")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise DataError(f"{path}: {key} must hold integer class ids, got {y.dtype}; "
+                                "store them with .astype('int64')")
+            if len(y) and y.min() < 0:
+                raise DataError(f"{path}: {key} has negative class ids (min {y.min()}); use 0..n-1")
         splits[split] = (x, labels)
     names = {}
     if "class_names" in d:
@@ -303,11 +322,14 @@ def load_cifar(name: str = "cifar10", root: str | os.PathLike = "~/.cache/ucs_li
     return Bundle(splits["train"], splits["test"], source=f"torchvision:{name}")
 
 
-def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000,
+               draft: int | None = None) -> np.ndarray:
     """One image file as uint8 H×W×3 RGB, EXIF rotation applied.
 
     Grayscale, palette, RGBA (composited on white) and 16-bit images are converted to 8-bit RGB.
-    Raises :class:`DataError` naming the file when it is not a readable image.
+    ``draft`` lets JPEGs decode at a reduced scale (still at least ``draft`` px a side): cheap reads
+    of large photos when only a small version is needed. Raises :class:`DataError` naming the file
+    and the fix when it is not a readable image.
     """
     from PIL import Image, ImageOps
 
@@ -315,7 +337,10 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000) ->
     try:
         with Image.open(path) as im:
             if max_pixels is not None and im.width * im.height > max_pixels:
-                raise DataError(f"{path}: {im.width}×{im.height} is larger than {max_pixels} pixels")
+                raise DataError(f"{path}: {im.width}×{im.height} is larger than {max_pixels} pixels; "
+                                "downscale it first")
+            if draft is not None and im.format == "JPEG":
+                im.draft(im.mode, (int(draft), int(draft)))
             im.load()
             im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -330,18 +355,51 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000) ->
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: {_image_error(e, path)}") from None
     return np.ascontiguousarray(arr)
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files under ``folder`` (recursive, sorted, by suffix; hidden files skipped)."""
+def _image_error(e: Exception, path: Path) -> str:
+    """A one-line reason and fix for an image that could not be read."""
+    name = type(e).__name__
+    if isinstance(e, PermissionError):
+        return "cannot be read (permission denied); check its permissions (chmod u+r) or move it out of the folder"
+    if name == "DecompressionBombError":
+        return "too many pixels to decode safely; downscale it first"
+    if isinstance(e, OSError) and e.strerror:
+        return f"cannot be read ({e.strerror}); check the file or move it out of the folder"
+    reason = " ".join(str(e).replace(repr(str(path)), "").replace(str(path), "").split()) or name
+    return (f"not a readable image ({name}: {reason}); it may be corrupt or truncated: "
+            "re-export it as PNG or JPEG, or move it out of the folder")
+
+
+def list_images(folder: str | os.PathLike, ignored: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted, by suffix; hidden files skipped).
+
+    When ``ignored`` is a list, every other visible entry that is not used gets appended to it as
+    ``(path, reason)``: files of other types, and image names that are not regular files (broken links).
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder}: not a folder")
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        raise DataError(f"{folder}: not a folder (or not readable); give a folder of images")
+    try:
+        entries = sorted(folder.rglob("*"))
+    except OSError as e:
+        raise DataError(f"{folder}: cannot list the folder ({e.strerror or e}); check its permissions") from None
+    out = []
+    for p in entries:
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        is_image_name = p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and is_image_name:
+            out.append(p)
+        elif ignored is not None and not p.is_dir():
+            if is_image_name:
+                ignored.append((p, "not a regular file (a broken link?); point it at an image or remove it"))
+            else:
+                ignored.append((p, f"not an image type ucs-lite reads ({', '.join(IMAGE_SUFFIXES)}); "
+                                   "convert it to PNG or JPEG to protect it"))
+    return out
 
 
 def resize_uint8(img: np.ndarray, size: int) -> np.ndarray:
@@ -356,18 +414,32 @@ def load_image_folder(folder: str | os.PathLike, size: int = 32, test_fraction: 
     """An image folder as a bundle resized to ``size``×``size``.
 
     Class sub-folders become the ``fine`` view; a flat folder gets one class ``all``. Unreadable files
-    raise :class:`DataError`. ``test_fraction`` of the images (random by ``seed``) form the test split.
+    and files of other types are skipped with a :class:`SkippedInput` warning naming each (raises
+    :class:`DataError` when no image is left). Images are read one at a time and resized at once, so
+    memory holds one full-size image. ``test_fraction`` of the images (random by ``seed``) form the test split.
     """
     folder = Path(folder)
-    files = list_images(folder)
+    ignored: list[tuple[Path, str]] = []
+    found = list_images(folder, ignored)
+    for p, why in ignored:
+        warnings.warn(f"skipped {p}: {why}", SkippedInput, stacklevel=2)
+    small, files = [], []
+    for p in found:
+        try:
+            small.append(resize_uint8(read_image(p, draft=size), size))
+            files.append(p)
+        except DataError as e:
+            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
     if not files:
-        raise DataError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        what = f"none of the {len(found)} image files could be read" if found else "no images found"
+        raise DataError(f"{folder}: {what} (looked for {', '.join(IMAGE_SUFFIXES)}); "
+                        "give a folder that holds images")
     classes = sorted({p.relative_to(folder).parts[0] for p in files if len(p.relative_to(folder).parts) > 1})
     if classes and all(len(p.relative_to(folder).parts) > 1 for p in files):
         y = np.array([classes.index(p.relative_to(folder).parts[0]) for p in files], dtype=np.int64)
     else:
         classes, y = ["all"], np.zeros(len(files), dtype=np.int64)
-    x = np.stack([resize_uint8(read_image(p), size) for p in files])
+    x = np.stack(small)
     rng = np.random.default_rng(seed)
     is_test = rng.random(len(files)) < test_fraction
     mk = lambda m: ImageSet(x[m], {"fine": y[m]}, {"fine": classes})  # noqa: E731
@@ -390,4 +462,7 @@ def load(spec: str | os.PathLike) -> Bundle:
         return load_cifar(s)
     if Path(s).is_dir():
         return load_image_folder(s)
+    if not Path(s).exists():
+        raise DataError(f"{s}: no such file or folder; give an .npz bundle, an image folder, "
+                        "or one of sample, shared, cifar10, cifar100")
     return load_npz(s)

@@ -12,12 +12,31 @@ import numpy as np
 from .cluster import default_cache_dir
 from .data import Bundle, atomic_write_bytes
 
-__all__ = ["config_hash", "cached", "protect_cached", "compare", "parse_method"]
+__all__ = ["config_hash", "cached", "protect_cached", "compare", "parse_method", "library_versions", "provenance"]
 
 
 def config_hash(config: dict) -> str:
     """Stable 16-hex hash of a JSON-able config."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of ucs_lite, torch, numpy and python (what a result was made with)."""
+    import platform
+
+    import torch
+
+    from . import __version__
+
+    return {"ucs_lite": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def provenance(config: dict, seed: int, device: str) -> dict:
+    """What a run's JSON records to be reproduced: library versions, seed, (resolved) device and the
+    hash of its config (what was asked for: data fingerprints, method, options; not the device)."""
+    config = json.loads(json.dumps(config, default=str))  # JSON-safe, as hashed
+    return {"versions": library_versions(), "seed": seed, "device": str(device), "config_hash": config_hash(config)}
 
 
 def cached(kind: str, config: dict, compute: Callable[[], Any], cache_dir: str | os.PathLike | None = None,

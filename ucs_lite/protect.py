@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -11,11 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .cluster import cluster_metrics, extract_features
-from .data import Bundle, DataError, ImageSet, atomic_write_bytes, list_images, read_image, resize_uint8
+from .cluster import cluster_metrics
+from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
+                   list_images, read_image, resize_uint8)
+from .experiment import provenance
 from .metrics import check_linf, psnr, ssim
 from .noise import Perturbation, apply, craft, needs_labels
-from .surrogates import DEFAULT_SURROGATE, create_surrogate
+from .noise.base import check_eps
+from .surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_device
+
+# craft options that change how a run is carried out, not what it produces (left out of config hashes)
+RUN_OPTIONS = ("checkpoint", "checkpoint_every", "resume", "progress")
 
 __all__ = ["protect_bundle", "protect_folder", "quality_report"]
 
@@ -35,15 +40,26 @@ def protect_bundle(bundle: Bundle, method: str = "uc", eps: float = 16 / 255, se
     of every image (``cluster_train``) and a JSON ``meta`` (method, ε, p, surrogate, seed, PSNR, SSIM,
     seconds, cluster metrics against each label view). ``bundle.test`` is never modified.
     """
-    if p > len(bundle.train):
-        raise ValueError(f"p = {p} clusters is more than the {len(bundle.train)} training images")
+    eps = check_eps(eps)
+    if not needs_labels(method) and p > len(bundle.train):
+        raise ValueError(f"p = {p} clusters is more than the {len(bundle.train)} training images; "
+                         f"use p ≤ {len(bundle.train)} (--clusters on the command line)")
     t0 = time.time()
+    dev = resolve_device(device)
+    if not needs_labels(method) and not isinstance(surrogate, Surrogate):
+        surrogate = create_surrogate(surrogate, device=dev)  # fails fast (e.g. CLIP offline), before crafting
+    sname = surrogate.name if isinstance(surrogate, Surrogate) else surrogate
+    config = {"method": method, "eps": eps, "seed": seed, "labels": labels if needs_labels(method) else None,
+              "p": None if needs_labels(method) else p, "surrogate": None if needs_labels(method) else sname,
+              "options": {k: v for k, v in options.items() if k not in RUN_OPTIONS},
+              "train": bundle.train.fingerprint(), "test": bundle.test.fingerprint()}
     pert = craft(method, bundle.train, eps=eps, seed=seed, labels=labels, surrogate=surrogate, p=p,
-                 device=device, progress=progress, **options)
+                 device=dev, progress=progress, **options)
     x_prot = apply(bundle.train.images, pert)
     meta = {"method": method, "eps": eps, "eps_255": round(eps * 255, 4), "seed": seed,
             "labels": labels if needs_labels(method) else None, "p": pert.groups if not needs_labels(method) else None,
             "surrogate": pert.surrogate, "version": __version__, "seconds": time.time() - t0,
+            **provenance(config, seed, dev), "config": config,
             **quality_report(bundle.train.images, x_prot, eps)}
     if not needs_labels(method):
         meta["clusters_vs_labels"] = {v: cluster_metrics(pert.assignment, bundle.train.view(v)[0])
@@ -66,63 +82,130 @@ def _write_png(path: Path, img: np.ndarray) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def apply_native(img: np.ndarray, delta: np.ndarray, rows: int = 256) -> np.ndarray:
+    """``img`` (uint8 H×W×3, any size) plus one group's ``delta`` (float 3×h×w, crafted at a small size)
+    resized bilinearly to H×W: quantise(clip(x + δ, 0, 1)) as uint8 H×W×3.
+
+    Works in strips of ``rows`` rows, so a 6000×4000 photo needs a few tens of MB of float memory
+    rather than several hundred; the result equals resizing δ to H×W at once (bilinear is separable) up
+    to float rounding (at most one level of 255 on a rare pixel).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h_img, w_img = img.shape[:2]
+    d = torch.from_numpy(np.ascontiguousarray(delta, dtype=np.float32))[None]  # 1×3×h×w
+    h = d.shape[2]
+    dcol = F.interpolate(d, size=(h, w_img), mode="bilinear", align_corners=False)[0] if d.shape[3] != w_img \
+        else d[0]  # 3×h×W: columns resized, rows still at the crafting size
+    out = np.empty_like(img)
+    for r0 in range(0, h_img, rows):
+        r1 = min(h_img, r0 + rows)
+        if h == h_img:
+            strip = dcol[:, r0:r1]
+        else:  # bilinear along rows, align_corners=False (as torch), for this strip only
+            ys = ((torch.arange(r0, r1, dtype=torch.float64) + 0.5) * (h / h_img) - 0.5).clamp_(min=0)
+            y0 = ys.floor().long().clamp_(max=h - 1)
+            y1 = (y0 + 1).clamp_(max=h - 1)
+            ly = (ys - y0).float().clamp_(0, 1)[None, :, None]
+            strip = dcol[:, y0] * (1 - ly) + dcol[:, y1] * ly
+        x = torch.from_numpy(img[r0:r1].copy()).permute(2, 0, 1).float().div_(255)
+        y = (x + strip).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+        out[r0:r1] = y.permute(1, 2, 0).numpy()
+    return out
+
+
+def _output_names(files: list[Path], src: Path) -> dict[Path, Path]:
+    """Relative output path (``.png``) of every input; inputs that would collide (``a.jpg`` and ``a.png``)
+    keep their suffix in the name (``a.jpg.png``) so no output replaces another."""
+    plain = {f: f.relative_to(src).with_suffix(".png") for f in files}
+    counts: dict[str, int] = {}
+    for rel in plain.values():
+        counts[str(rel).lower()] = counts.get(str(rel).lower(), 0) + 1
+    return {f: (rel if counts[str(rel).lower()] == 1 else f.relative_to(src).with_name(f.name + ".png"))
+            for f, rel in plain.items()}
+
+
 def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, eps: float = 16 / 255,
                    p: int = 10, seed: int = 0, surrogate: str = DEFAULT_SURROGATE, work_size: int = 64,
                    overwrite: bool = False, device: str = "auto", progress: bool = True, **options) -> dict:
     """Protect every image of a folder at its native size with Unlearnable Clusters.
 
-    Images are read (EXIF rotation applied, converted to RGB), resized to ``work_size``² for clustering
-    and crafting, and each image's δ is resized to its own size. Outputs are lossless PNGs at the same
-    relative path (suffix ``.png``) under ``output_dir``. Unreadable files are skipped with a warning and
-    listed in the returned summary. The input folder is never written to; a non-empty ``output_dir``
-    is refused unless ``overwrite``.
+    Images are read one at a time (EXIF rotation applied, converted to RGB) and shrunk to ``work_size``²
+    for clustering and crafting; then each is read again and its cluster's δ is resized to its own size
+    (in strips of rows, so memory stays bounded for very large photos). Outputs are lossless PNGs at
+    the same relative path (suffix ``.png``) under ``output_dir``, each written atomically. Unreadable
+    files and files of other types are skipped with a :class:`~ucs_lite.data.SkippedInput` warning and
+    listed in the returned summary (also written to ``output_dir/ucs_lite_summary.json``). ``p`` is
+    lowered (with a warning) to the number of distinct images when there are fewer. The input folder
+    is never written to; a non-empty ``output_dir`` is refused unless ``overwrite``.
     """
+    eps = check_eps(eps)
     src, dst = Path(input_dir).resolve(), Path(output_dir).resolve()
     if not src.is_dir():
-        raise DataError(f"{input_dir}: input folder not found")
+        raise DataError(f"{input_dir}: input folder not found (or not a folder); give the folder of images to protect")
     if dst == src or src in dst.parents or dst in src.parents:
-        raise DataError(f"{output_dir}: the output folder must not be inside the input folder (or contain it)")
+        raise DataError(f"{output_dir}: the output folder must not be inside the input folder (or contain it); "
+                        "choose a folder elsewhere")
+    if dst.exists() and not dst.is_dir():
+        raise DataError(f"{output_dir}: exists and is not a folder; choose another --output-dir")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise DataError(f"{output_dir}: output folder is not empty; choose another or pass --overwrite")
-    files = list_images(src)
+    ignored: list[tuple[Path, str]] = []
+    files = list_images(src, ignored)
     if not files:
-        raise DataError(f"{input_dir}: no images found")
+        other = f" ({len(ignored)} other file(s) ignored)" if ignored else ""
+        raise DataError(f"{input_dir}: no images found{other}; ucs-lite reads {', '.join(IMAGE_SUFFIXES)}")
     t0 = time.time()
-    good, small, skipped = [], [], []
+    dev = resolve_device(device)
+    s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=dev)  # fail fast
+    skipped = []
+    for f, why in ignored:
+        warnings.warn(f"skipped {f}: {why}", SkippedInput, stacklevel=2)
+        skipped.append({"file": str(f.relative_to(src)), "error": why})
+    good, small = [], []
     for f in files:
         try:
-            img = read_image(f)
+            img = read_image(f, draft=work_size)
         except DataError as e:
-            warnings.warn(f"skipped {e}")
+            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
             skipped.append({"file": str(f.relative_to(src)), "error": str(e)})
             continue
         good.append(f)
         small.append(resize_uint8(img, work_size))
+        del img
     if not good:
-        raise DataError(f"{input_dir}: none of the {len(files)} files could be read")
-    p_eff = min(p, len(good))
+        raise DataError(f"{input_dir}: none of the {len(files)} image files could be read; "
+                        "see the warnings above for each file")
     work = ImageSet(np.stack(small), {}, {})
-    s = create_surrogate(surrogate, device=device)
-    pert = craft("uc", work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=device, progress=progress, **options)
+    del small
+    distinct = len(np.unique(work.images.reshape(len(work), -1), axis=0))
+    p_eff = min(p, distinct)
+    if p_eff < p:
+        warnings.warn(f"p = {p} clusters but only {distinct} distinct image(s) in {input_dir}: using p = {p_eff}",
+                      UcsWarning, stacklevel=2)
+    config = {"method": "uc", "eps": eps, "seed": seed, "p": p_eff, "surrogate": s.name, "work_size": work_size,
+              "options": {k: v for k, v in options.items() if k not in RUN_OPTIONS}, "work": work.fingerprint()}
+    pert = craft("uc", work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=dev, progress=progress, **options)
+    names = _output_names(good, src)
     written = []
-    import torch
-
-    from .noise.base import resize_delta
-
     for f, k in zip(good, pert.assignment):
-        img = read_image(f)
-        d = resize_delta(torch.from_numpy(pert.delta[k:k + 1]), img.shape[:2])[0].permute(1, 2, 0).numpy()
-        out = np.clip(np.round((img.astype(np.float32) / 255 + d) * 255), 0, 255).astype(np.uint8)
+        try:
+            img = read_image(f)
+        except DataError as e:  # changed or removed since the first pass
+            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
+            skipped.append({"file": str(f.relative_to(src)), "error": str(e)})
+            continue
+        out = apply_native(img, pert.delta[k])
         check_linf(img[None], out[None], eps)
-        target = dst / f.relative_to(src).with_suffix(".png")
-        _write_png(target, out)
-        written.append(str(target.relative_to(dst)))
+        _write_png(dst / names[f], out)
+        written.append(str(names[f]))
+        del img, out
     summary = {"input_dir": str(src), "output_dir": str(dst), "written": len(written), "skipped": skipped,
-               "p": p_eff, "eps_255": eps * 255, "seed": seed, "surrogate": s.name, "work_size": work_size,
-               "seconds": time.time() - t0, "version": __version__}
+               "p": p_eff, "p_requested": p, "eps_255": eps * 255, "seed": seed, "surrogate": s.name,
+               "work_size": work_size, "seconds": time.time() - t0, "version": __version__,
+               "outputs": written, **provenance(config, seed, dev), "config": config}
     if s.for_tests_only:
         summary["warning"] = "made with the random-init 'tiny' surrogate: for tests only"
-    atomic_write_bytes(dst / "ucs_lite_summary.json", json.dumps(summary, indent=2).encode())
-    if skipped:
-        print(f"{len(skipped)} file(s) skipped: " + "; ".join(s_["file"] for s_ in skipped), file=sys.stderr)
+    atomic_write_bytes(dst / "ucs_lite_summary.json", json.dumps(summary, indent=2, default=float).encode())
     return summary

@@ -24,8 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "resolve_device", "SURROGATES",
-           "DEFAULT_SURROGATE"]
+__all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "DeviceUnavailable", "resolve_device",
+           "SURROGATES", "DEFAULT_SURROGATE"]
 
 DEFAULT_SURROGATE = "imagenet:efficientnet_lite0"
 SURROGATES = ("imagenet:efficientnet_lite0", "clip:RN50/openai", "clip:ViT-B-32/laion2b_s34b_b79k",
@@ -36,13 +36,17 @@ class SurrogateUnavailable(RuntimeError):
     """The surrogate's weights cannot be loaded here; the message says what to do instead."""
 
 
+class DeviceUnavailable(RuntimeError):
+    """The device asked for is not on this machine; the message says what to use instead."""
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU raises a clear error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' asked for, but torch sees no GPU here; use --device cpu or auto")
+        raise DeviceUnavailable("device 'cuda' asked for, but torch sees no GPU here; use --device cpu or auto")
     return dev
 
 

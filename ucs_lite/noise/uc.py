@@ -52,6 +52,16 @@ def _batch_indices(members: list[np.ndarray], b: int, rng: np.random.Generator) 
     return np.concatenate([rng.choice(m, size=b, replace=len(m) < b) for m in members])
 
 
+def _run_fingerprint(images: np.ndarray, labels: np.ndarray, surrogate: Surrogate) -> str:
+    """Identifies what a checkpoint was made from: the pixels, the clustering and the surrogate."""
+    import hashlib
+
+    h = hashlib.sha256(f"{images.shape}|{surrogate.name}|{surrogate.resolution}".encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     import io
 
@@ -113,10 +123,18 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     losses: list[float] = []
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
+    config = ([p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n, craft_resolution,
+               _run_fingerprint(images, clustering.labels, surrogate)] if ckpt is not None else None)
     if resume and ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        if state["config"] != [p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n]:
-            raise ValueError(f"{ckpt}: checkpoint was made with another configuration; delete it or drop --resume")
+        try:  # tensors and plain values only: no code is loaded from a checkpoint file
+            state = torch.load(ckpt, map_location=dev, weights_only=True)
+            saved = state["config"]
+        except Exception as e:
+            raise ValueError(f"{ckpt}: not a readable UC checkpoint ({type(e).__name__}); "
+                             "delete it to start over, or drop --resume") from None
+        if saved != config:
+            raise ValueError(f"{ckpt}: checkpoint was made with another configuration or other images; "
+                             "delete it to start over, or drop --resume")
         field.load_state_dict(state["field"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
         start, losses = state["step"], state["losses"]
     old_res = surrogate.resolution
@@ -138,9 +156,7 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
             losses.append(float(loss.detach()))
             if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 _save_checkpoint(ckpt, {"step": step + 1, "field": field.state_dict(), "opt": opt.state_dict(),
-                                        "sched": sched.state_dict(), "losses": losses,
-                                        "config": [p, eps, seed, param, steps, batch_per_cluster, lr, offset,
-                                                   data, lowfreq_res, n]})
+                                        "sched": sched.state_dict(), "losses": losses, "config": config})
     finally:
         surrogate.resolution = old_res
     with torch.no_grad():
