@@ -157,7 +157,7 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
                 loss.backward()
                 opt.step()
                 sched.step()
-                tot_loss += float(loss) * len(idx)
+                tot_loss += float(loss.detach()) * len(idx)
                 correct += int((out.argmax(1) == yb).sum())
             acc = _test_accuracy(net, xte, yte, dev)
             per_epoch.append({"epoch": epoch + 1, "train_loss": tot_loss / len(xtr), "train_acc": correct / len(xtr),

@@ -62,7 +62,8 @@ def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | N
     from .protect import protect_bundle
 
     cfg = {"data": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "method": method,
-           **{k: (v if not hasattr(v, "name") else v.name) for k, v in kw.items() if k not in ("progress", "device")}}
+           **{k: (v if not hasattr(v, "name") else f"{v.name}@{getattr(v, 'resolution', '')}")
+              for k, v in kw.items() if k not in ("progress", "device")}}
     path = Path(cache_dir or default_cache_dir()) / "protected" / f"{config_hash(cfg)}.npz"
     if path.is_file():
         try:
@@ -129,3 +130,19 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
         ref = ref.rename(columns={"test_acc_final": "clean_final", "test_acc_peak": "clean_peak"})
         df = df.join(ref, on=["labels", "defense", "seed"])
     return df
+
+
+def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
+    """Per method (and label view), the defense that gave the attacker the highest peak accuracy.
+
+    ``df`` is a :func:`compare` table with several defenses; returns one row per group with
+    ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds).
+    """
+    import pandas as pd
+
+    agg = df.groupby(list(by) + ["defense"], as_index=False).agg(test_acc_peak=("test_acc_peak", "max"),
+                                                                 test_acc_final=("test_acc_final", "max"))
+    idx = agg.groupby(list(by))["test_acc_peak"].idxmax()
+    out = agg.loc[idx].rename(columns={"defense": "worst_defense", "test_acc_peak": "worst_peak",
+                                       "test_acc_final": "worst_final"})
+    return pd.DataFrame(out).reset_index(drop=True)

@@ -45,6 +45,6 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "uc-official":
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
-    mode = options.pop("feature_mode", "l2")
+    mode = options.pop("feature_mode", "standardize")
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
     return craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)

@@ -73,7 +73,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
              seed: int = 0, param: str = "lowfreq", steps: int = 60, batch_per_cluster: int = 8,
              lr: float | None = None, offset: int = 1, data: str = "own", lowfreq_res: int = 8,
-             feature_mode: str = "l2", craft_resolution: int | None = None,
+             feature_mode: str = "standardize", craft_resolution: int | None = None,
              clustering: Clustering | None = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int = 10, resume: bool = False, progress: bool = True) -> Perturbation:
     """Craft UC noise with all clusters batched in each step.
@@ -166,14 +166,14 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
             "offset": offset, "data": data, "lowfreq_res": lowfreq_res, "feature_mode": clustering.mode,
             "surrogate_resolution": surrogate.resolution, "craft_resolution": craft_resolution or surrogate.resolution,
             "loss_curve": losses, "seconds_cluster": t_cluster, "seconds": time.time() - t0,
-            "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist()}
+            "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist(), "resumed_from_step": start}
     return Perturbation(delta, clustering.labels, "uc", eps, seed, surrogate.name, meta=meta,
                         centroids=clustering.centroids)
 
 
 def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
                       seed: int = 0, epochs: int = 50, batch_size: int = 256, noise_size: int = 224,
-                      lr: float = 1e-4, offset: int = 1, feature_mode: str = "none",
+                      lr: float = 1e-4, offset: int = 1, feature_mode: str = "none", ngf: int = 64, n_blocks: int = 6,
                       clustering: Clustering | None = None, progress: bool = True) -> Perturbation:
     """The authors' released schedule: for k = 0..p-1 in turn, a fresh ResNet generator (64 channels,
     6 blocks) fed a fixed uniform seed image of ``noise_size``² is trained for ``epochs`` epochs over
@@ -196,7 +196,7 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     for k in range(p):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1000 + k)
-            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k).to(dev)
+            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks).to(dev)
         opt = torch.optim.Adam(gen.parameters(), lr=lr, weight_decay=5e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch, eta_min=1e-6)
         target = anchors[(k + offset) % p]

@@ -1,0 +1,160 @@
+"""Protection studies on the shared CIFAR-10 bundle (issues 3, 4, 9): which noise protects, against which
+label view, and how that depends on cluster purity.
+
+Every protected set and every attacker run is cached (ucs_lite.experiment.cached), so rerunning a stage
+only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table, + .html figure).
+
+    python benchmarks/study.py table        # issue 4: clean / baselines / UC × fine / coarse
+    python benchmarks/study.py explore      # noise family per cluster: random vs optimised, pixel vs lowfreq
+    python benchmarks/study.py purity       # issue 9: attacker accuracy vs cluster purity
+    python benchmarks/study.py seeds        # the default UC against 3 attacker seeds, both views
+Options: --epochs 12 --test-size 2000 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from ucs_lite.attack import AttackConfig, evaluate  # noqa: E402
+from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
+from ucs_lite.experiment import cached, config_hash, protect_cached  # noqa: E402
+from ucs_lite.metrics import psnr, ssim  # noqa: E402
+from ucs_lite.noise import apply  # noqa: E402
+from ucs_lite.noise.random import craft_random_cluster  # noqa: E402
+from ucs_lite.surrogates import create_surrogate  # noqa: E402
+
+RESULTS = ROOT / "results"
+
+
+def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dict:
+    """Cached attacker run; prints one line."""
+    c = AttackConfig(epochs=epochs, seed=seed, **cfg)
+    key = {"train": b.train.fingerprint(), "test": b.test.fingerprint(), "view": view,
+           "cfg": {k: v for k, v in c.__dict__.items() if k != "device"}}
+    r = cached("attack", key, lambda: evaluate(b, view, c, progress=False))
+    print(f"  {tag:<42} {view:<7} seed {seed}: final {r['test_acc_final']:.3f} peak {r['test_acc_peak']:.3f} "
+          f"({r['seconds']:.0f}s)", flush=True)
+    return r
+
+
+def with_assignment(base: Bundle, assignment: np.ndarray, eps: float, seed: int, form: str, tag: str) -> tuple[Bundle, dict]:
+    """Random sign pattern per group of ``assignment`` (any grouping: true classes, noisy classes, K-means)."""
+    from ucs_lite.cluster import Clustering
+
+    p = int(assignment.max()) + 1
+    c = Clustering(assignment, np.zeros((p, 1), np.float32), "none", seed, np.zeros((p, 1)))
+    pert = craft_random_cluster(c, base.train.images.shape[1:3], eps, seed, form=form)
+    x = apply(base.train.images, pert)
+    meta = {"method": tag, "psnr": psnr(base.train.images, x)}
+    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
+    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), meta
+
+
+def save(stage: str, rows: list[dict], extra: dict | None = None) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    out = {"stage": stage, "machine": "2 CPU cores (x86_64), torch " + torch.__version__, "rows": rows, **(extra or {})}
+    atomic_write_bytes(RESULTS / f"{stage}.json", json.dumps(out, indent=2, default=float).encode())
+    cols = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))] if rows else []
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        md.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    atomic_write_bytes(RESULTS / f"{stage}.md", ("\n".join(md) + "\n").encode())
+    print(f"wrote {RESULTS / stage}.json", flush=True)
+
+
+def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
+    return {"method": method, "built_from": built_from, "labels": r["labels"], "seed": r["config"]["seed"],
+            "final": r["test_acc_final"], "peak": r["test_acc_peak"], "chance": r["chance"],
+            "psnr": meta.get("psnr", float("nan")), "ssim": meta.get("ssim", float("nan")),
+            "craft_s": meta.get("seconds", 0.0), **extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds"])
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--test-size", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seeds", default="0,1,2")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    full = load("shared")
+    base = Bundle(full.train, full.test.balanced_subset(a.test_size, seed=0), full.extras, full.source)
+    eps = 16 / 255
+    rows: list[dict] = []
+    t0 = time.time()
+    if a.stage == "table":
+        specs = [("clean", None, {}), ("random-class", "fine", {}), ("random-class", "coarse", {}),
+                 ("em-class", "coarse", {}), ("random-cluster", None, {}), ("uc", None, {})]
+        for m, lab, opts in specs:
+            b = base if m == "clean" else protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
+                                                         progress=False, **opts)
+            meta = b.meta()
+            for view in ("fine", "coarse"):
+                r = attack(b, view, 0, a.epochs, f"{m}@{lab}" if lab else m)
+                rows.append(row(m, lab or "—", r, meta))
+        save("table", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train)})
+    elif a.stage == "explore":
+        variants = [("random-cluster", {"form": "lowfreq"}), ("random-cluster", {"form": "pixel"}),
+                    ("uc", {"param": "lowfreq", "steps": 60}), ("uc", {"param": "pixel", "steps": 60}),
+                    ("uc", {"param": "lowfreq", "steps": 0})]
+        for m, opts in variants:
+            b = protect_cached(base, m, eps=eps, seed=0, p=10, progress=False, **opts)
+            meta = b.meta()
+            for view in ("fine",):
+                r = attack(b, view, 0, a.epochs, f"{m} {opts}")
+                rows.append(row(m, json.dumps(opts), r, meta))
+        save("explore", rows)
+    elif a.stage == "purity":
+        y = base.train.labels["fine"]
+        s = create_surrogate("imagenet:efficientnet_lite0", device="cpu")
+        feats = extract_features(s, base.train.images, progress=False)
+        groupings = []
+        rng = np.random.default_rng(0)
+        for frac in (0.0, 0.3, 0.6, 0.9):
+            g = y.copy()
+            idx = rng.choice(len(y), int(frac * len(y)), replace=False)
+            g[idx] = rng.integers(0, 10, len(idx))
+            groupings.append((f"true classes, {int(frac * 100)}% reassigned", g))
+        for mode, p in (("standardize", 10), ("l2", 10), ("standardize", 20), ("standardize", 50)):
+            groupings.append((f"K-means 224px {mode} p={p}", fit_clusters(feats, p, seed=0, mode=mode).labels))
+        for name, g in groupings:
+            b, meta = with_assignment(base, g, eps, 0, "lowfreq", name)
+            m = cluster_metrics(g, y)
+            mc = cluster_metrics(g, base.train.labels["coarse"])
+            for view in ("fine", "coarse"):
+                r = attack(b, view, 0, a.epochs, name)
+                rows.append(row(name, "—", r, meta, purity_fine=m["purity"], nmi_fine=m["nmi"],
+                                purity_coarse=mc["purity"]))
+        save("purity", rows)
+        import plotly.express as px
+        import pandas as pd
+
+        df = pd.DataFrame(rows)
+        fig = px.scatter(df, x="purity_fine", y="peak", color="labels", hover_name="method", symbol="labels",
+                         title="Attacker peak test accuracy vs cluster purity (random sign pattern per group)")
+        fig.write_html(RESULTS / "purity.html", include_plotlyjs="cdn")
+    elif a.stage == "seeds":
+        b = protect_cached(base, "uc", eps=eps, seed=0, p=10, progress=False)
+        meta = b.meta()
+        for view in ("fine", "coarse"):
+            for seed in [int(s) for s in a.seeds.split(",")]:
+                rc = attack(base, view, seed, a.epochs, "clean")
+                r = attack(b, view, seed, a.epochs, "uc (default)")
+                rows.append(row("uc", "—", r, meta, clean_final=rc["test_acc_final"], clean_peak=rc["test_acc_peak"]))
+        save("seeds", rows)
+    print(f"stage {a.stage} done in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

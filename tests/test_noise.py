@@ -1,0 +1,103 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ucs_lite.data import Bundle, DataError
+from ucs_lite.noise import METHODS, Perturbation, apply, craft
+from ucs_lite.protect import protect_bundle, protect_folder
+
+FAST = {"uc": {"steps": 2, "batch_per_cluster": 2}, "uc-official": {"epochs": 1, "batch_size": 50, "noise_size": 32, "ngf": 8, "n_blocks": 1},
+        "em-class": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}, "em-sample": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}}
+
+
+@pytest.fixture(scope="module")
+def small(sample):
+    return Bundle(sample.train.balanced_subset(100, seed=0), sample.test.balanced_subset(20, seed=0))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_bounded_total_and_seeded(small, method):
+    kw = dict(eps=8 / 255, seed=1, surrogate="tiny", p=4, device="cpu", progress=False, **FAST.get(method, {}))
+    a = craft(method, small.train, **kw)
+    b = craft(method, small.train, **kw)
+    assert np.array_equal(a.delta, b.delta) and np.array_equal(a.assignment, b.assignment)
+    assert len(a.assignment) == len(small.train)
+    assert a.assignment.min() >= 0 and a.assignment.max() < a.groups
+    assert np.abs(a.delta).max() <= 8 / 255 + 1e-7
+    x = apply(small.train.images, a)
+    diff = np.abs(x.astype(int) - small.train.images.astype(int)).max()
+    assert diff <= 8 + 1
+    c = craft(method, small.train, **{**kw, "seed": 2})
+    assert not np.array_equal(a.delta, c.delta)
+
+
+def test_perturbation_roundtrip_and_checks(tmp_path, small):
+    p = craft("random-class", small.train, eps=16 / 255, seed=0)
+    path = p.save(tmp_path / "pert.npz")
+    q = Perturbation.load(path)
+    assert np.array_equal(p.delta, q.delta) and np.array_equal(p.assignment, q.assignment)
+    assert (q.method, q.eps, q.seed, q.version) == (p.method, p.eps, p.seed, p.version)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary left behind
+    with pytest.raises(DataError, match="exceeds"):
+        Perturbation(np.full((1, 3, 4, 4), 0.5, np.float32), np.zeros(3, np.int64), "x", 16 / 255, 0)
+    with pytest.raises(DataError, match="assignment"):
+        Perturbation(np.zeros((2, 3, 4, 4), np.float32), np.array([0, 5]), "x", 16 / 255, 0)
+    with pytest.raises(ValueError, match="out of range"):
+        Perturbation(np.zeros((2, 3, 4, 4), np.float32), np.array([0, 1]), "x", 0.0, 0)
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(DataError, match="bad.npz"):
+        Perturbation.load(tmp_path / "bad.npz")
+
+
+def test_protect_bundle_keeps_test_and_keys(small):
+    prot, pert = protect_bundle(small, "uc", eps=16 / 255, surrogate="tiny", p=3, device="cpu", progress=False,
+                                steps=1, batch_per_cluster=2)
+    assert np.array_equal(prot.test.images, small.test.images)
+    assert not np.array_equal(prot.train.images, small.train.images)
+    assert np.array_equal(prot.extras["cluster_train"], pert.assignment)
+    meta = prot.meta()
+    assert meta["method"] == "uc" and meta["p"] == 3 and 20 < meta["psnr"] < 40 and 0 < meta["ssim"] <= 1
+    assert meta["max_abs_delta_255"] <= 17 and "warning" in meta  # tiny surrogate is labelled as such
+    assert set(meta["clusters_vs_labels"]) == {"fine", "coarse"}
+
+
+def _tree_hash(root):
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_protect_folder_native_sizes_and_untouched_input(tmp_path):
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sizes = {"a.jpg": (50, 40), "sub/b.png": (17, 33), "c.png": (64, 64), "d.png": (32, 48)}
+    for name, (w, h) in sizes.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(src / name)
+    (src / "notes.txt").write_text("not an image")
+    (src / "broken.png").write_bytes(b"\x89PNG garbage")
+    before = _tree_hash(src)
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="broken.png"):
+        summary = protect_folder(src, out, eps=8 / 255, p=2, surrogate="tiny", work_size=32, device="cpu",
+                                 progress=False, steps=1, batch_per_cluster=2)
+    assert _tree_hash(src) == before
+    assert summary["written"] == 4 and {s["file"] for s in summary["skipped"]} == {"broken.png", "notes.txt"}
+    for name, (w, h) in sizes.items():
+        o = out / (name.rsplit(".", 1)[0] + ".png")
+        im = np.asarray(Image.open(o))
+        assert im.shape == (h, w, 3)
+        if name.endswith(".png"):
+            orig = np.asarray(Image.open(src / name).convert("RGB")).astype(int)
+            assert np.abs(im.astype(int) - orig).max() <= 9
+    assert json.loads((out / "ucs_lite_summary.json").read_text())["written"] == 4
+    with pytest.raises(DataError, match="not empty"):
+        protect_folder(src, out, surrogate="tiny", device="cpu", progress=False)
+    with pytest.raises(DataError, match="inside the input"):
+        protect_folder(src, src / "prot", surrogate="tiny", device="cpu", progress=False)
