@@ -196,7 +196,8 @@ def load_npz(path: str | os.PathLike) -> Bundle:
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
     except Exception as e:  # zipfile / format errors
-        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}: {e}); write bundles with "
+                        "numpy.savez or ucs_lite.data.save_npz (plain arrays, no pickled objects)") from None
     missing = [k for k in _REQUIRED if k not in d]
     if missing:
         raise DataError(f"{path}: missing keys {missing}; a bundle needs {list(_REQUIRED)} "
@@ -342,7 +343,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000,
             if draft is not None and im.format == "JPEG":
                 im.draft(im.mode, (int(draft), int(draft)))
             im.load()
-            im = ImageOps.exif_transpose(im)
+            if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation (a copy only where there is one)
+                im = ImageOps.exif_transpose(im)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 a = np.asarray(im, dtype=np.float64)
                 top = 65535.0 if a.max() > 255 else 255.0
@@ -351,12 +353,24 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = 200_000_000,
                 im = im.convert("RGBA")
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(bg, im)
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            arr = _pil_to_array(im if im.mode == "RGB" else im.convert("RGB"))
     except DataError:
         raise
     except Exception as e:
         raise DataError(f"{path}: {_image_error(e, path)}") from None
-    return np.ascontiguousarray(arr)
+    return arr
+
+
+def _pil_to_array(im, rows: int = 256) -> np.ndarray:
+    """An RGB PIL image as a writable uint8 H×W×3 array; large images are copied in strips of rows,
+    so the transient memory is the array plus a strip (not two more full copies)."""
+    w, h = im.size
+    if w * h <= 1 << 22:
+        return np.array(im, dtype=np.uint8)
+    out = np.empty((h, w, 3), np.uint8)
+    for r0 in range(0, h, rows):
+        out[r0:r0 + rows] = np.asarray(im.crop((0, r0, w, min(h, r0 + rows))), dtype=np.uint8)
+    return out
 
 
 def _image_error(e: Exception, path: Path) -> str:

@@ -43,9 +43,16 @@ def ssim(clean, protected, max_images: int | None = 2000, seed: int = 0) -> floa
                           for i in idx]))
 
 
-def max_abs_diff(clean: np.ndarray, protected: np.ndarray) -> int:
-    """Largest |protected − clean| over all uint8 pixels (0–255)."""
-    return int(np.abs(protected.astype(np.int16) - clean.astype(np.int16)).max()) if len(clean) else 0
+def max_abs_diff(clean: np.ndarray, protected: np.ndarray, chunk: int = 1 << 22) -> int:
+    """Largest |protected − clean| over all uint8 pixels (0–255), in chunks of ``chunk`` values (so a
+    6000×4000 photo needs a few MB of scratch, not three int16 copies of itself)."""
+    if clean.shape != protected.shape:
+        raise ValueError(f"shapes differ: {clean.shape} vs {protected.shape}")
+    a, b = np.ravel(clean), np.ravel(protected)
+    m = 0
+    for s in range(0, a.size, chunk):
+        m = max(m, int(np.abs(b[s:s + chunk].astype(np.int16) - a[s:s + chunk].astype(np.int16)).max()))
+    return m
 
 
 def check_linf(clean: np.ndarray, protected: np.ndarray, eps: float) -> int:

@@ -73,12 +73,14 @@ def protect_bundle(bundle: Bundle, method: str = "uc", eps: float = 16 / 255, se
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
+    """Lossless PNG, written atomically. zlib level 3: a 6000×4000 photo encodes ~3× faster than at the
+    default 6, for ~10% more bytes."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
+    Image.fromarray(img).save(buf, format="PNG", compress_level=3)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -198,9 +200,10 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
             continue
         out = apply_native(img, pert.delta[k])
         check_linf(img[None], out[None], eps)
+        del img  # one full-size copy less while the PNG is encoded
         _write_png(dst / names[f], out)
         written.append(str(names[f]))
-        del img, out
+        del out
     summary = {"input_dir": str(src), "output_dir": str(dst), "written": len(written), "skipped": skipped,
                "p": p_eff, "p_requested": p, "eps_255": eps * 255, "seed": seed, "surrogate": s.name,
                "work_size": work_size, "seconds": time.time() - t0, "version": __version__,
