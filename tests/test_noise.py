@@ -9,7 +9,8 @@ from ucs_lite.data import Bundle, DataError
 from ucs_lite.noise import METHODS, Perturbation, apply, craft
 from ucs_lite.protect import protect_bundle, protect_folder
 
-FAST = {"uc": {"steps": 2, "batch_per_cluster": 2}, "uc-official": {"epochs": 1, "batch_size": 50, "noise_size": 32, "ngf": 8, "n_blocks": 1},
+FAST = {"uc": {"steps": 2, "batch_per_cluster": 2}, "uc-robust": {"steps": 2, "batch_per_cluster": 2},
+        "uc-official": {"epochs": 1, "batch_size": 50, "noise_size": 32, "ngf": 8, "n_blocks": 1},
         "em-class": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}, "em-sample": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}}
 
 
@@ -101,3 +102,10 @@ def test_protect_folder_native_sizes_and_untouched_input(tmp_path):
         protect_folder(src, out, surrogate="tiny", device="cpu", progress=False)
     with pytest.raises(DataError, match="inside the input"):
         protect_folder(src, src / "prot", surrogate="tiny", device="cpu", progress=False)
+
+
+def test_uc_robust_noise_is_achromatic(small):
+    p = craft("uc-robust", small.train, surrogate="tiny", p=3, device="cpu", progress=False, steps=2,
+              batch_per_cluster=2)
+    assert p.method == "uc-robust"
+    assert np.array_equal(p.delta[:, 0], p.delta[:, 1]) and np.array_equal(p.delta[:, 1], p.delta[:, 2])

@@ -16,17 +16,20 @@ def _upsample_nearest(z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, form: str = "lowfreq",
-                    dist: str = "sign", lowfreq_res: int = 8) -> np.ndarray:
+                    dist: str = "sign", lowfreq_res: int = 8, gray: bool = False) -> np.ndarray:
     """One random pattern per group: float32 G×3×H×W within ±ε.
 
     ``form``: ``pixel`` (independent pixels) or ``lowfreq`` (``lowfreq_res``² values upsampled to blocks).
     ``dist``: ``sign`` (every value ±ε: high energy) or ``uniform`` (U[-ε, ε]).
+    ``gray``: the same value on the three channels (achromatic noise: survives grayscale conversion and
+    JPEG's chroma subsampling).
     """
     if form not in FORMS:
         raise ValueError(f"unknown noise form {form!r}: {FORMS}")
     g = torch.Generator().manual_seed(int(seed))
     h, w = (lowfreq_res, lowfreq_res) if form == "lowfreq" else size
-    u = torch.rand(groups, 3, h, w, generator=g) * 2 - 1
+    u = torch.rand(groups, 1 if gray else 3, h, w, generator=g) * 2 - 1
+    u = u.expand(groups, 3, h, w) if gray else u
     z = torch.sign(u) if dist == "sign" else u
     if dist not in ("sign", "uniform"):
         raise ValueError(f"unknown noise distribution {dist!r}: sign or uniform")
@@ -39,18 +42,20 @@ class DeltaField(nn.Module):
     so zero optimisation steps give exactly a random structured pattern per group."""
 
     def __init__(self, groups: int, size: tuple[int, int], eps: float, seed: int, form: str = "lowfreq",
-                 lowfreq_res: int = 8) -> None:
+                 lowfreq_res: int = 8, gray: bool = False) -> None:
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"unknown noise form {form!r}: {FORMS}")
         self.size, self.eps, self.form = tuple(size), eps, form
         init = random_patterns(groups, size if form == "pixel" else (lowfreq_res, lowfreq_res), 1.0, seed,
-                               form="pixel", dist="sign")
-        self.w = nn.Parameter(torch.from_numpy(init) * 2.0)
+                               form="pixel", dist="sign", gray=gray)
+        self.gray = gray
+        self.w = nn.Parameter(torch.from_numpy(init[:, :1] if gray else init) * 2.0)
 
     def forward(self) -> torch.Tensor:
         """δ: G×3×H×W within ±ε."""
         d = self.eps * torch.tanh(self.w)
+        d = d.expand(-1, 3, -1, -1) if self.gray else d
         return d if self.form == "pixel" else _upsample_nearest(d, self.size)
 
 

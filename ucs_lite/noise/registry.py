@@ -7,7 +7,7 @@ from .base import Perturbation
 
 __all__ = ["METHODS", "craft", "needs_labels"]
 
-METHODS = ("uc", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
+METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
 _LABELLED = ("random-class", "em-class", "em-sample")
 
 
@@ -43,6 +43,8 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
     s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=device)
     if method == "uc":
         return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
+    if method == "uc-robust":
+        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **{"gray": True, **options})
     if method == "uc-official":
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     mode = options.pop("feature_mode", "standardize")

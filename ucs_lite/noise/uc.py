@@ -73,7 +73,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
              seed: int = 0, param: str = "lowfreq", steps: int = 60, batch_per_cluster: int = 8,
              lr: float | None = None, offset: int = 1, data: str = "own", lowfreq_res: int = 8,
-             feature_mode: str = "standardize", craft_resolution: int | None = None,
+             gray: bool = False, feature_mode: str = "standardize", craft_resolution: int | None = None,
              clustering: Clustering | None = None, checkpoint: str | os.PathLike | None = None,
              checkpoint_every: int = 10, resume: bool = False, progress: bool = True) -> Perturbation:
     """Craft UC noise with all clusters batched in each step.
@@ -87,6 +87,8 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
         steps: optimisation steps (0 = random structured pattern per cluster, no optimisation).
         batch_per_cluster: images of each cluster per step (p × this go through the surrogate).
         data: ``own`` (each δ_k sees its cluster's images) or ``all`` (every image, as the released code).
+        gray: achromatic δ (one value for the three channels; ``lowfreq``/``pixel`` only) — the
+            ``uc-robust`` variant, which survives grayscale conversion and JPEG's chroma subsampling.
         clustering: reuse a clustering (e.g. to compare parametrisations on the same clusters).
         checkpoint / resume: save state every ``checkpoint_every`` steps; with ``resume`` continue from
             it. Batches come from a per-step seeded generator, so a resumed run gives the same δ.
@@ -116,14 +118,14 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         field = (GeneratorField(p, (h, w), eps, seed) if param == "generator"
-                 else DeltaField(p, (h, w), eps, seed, form=param, lowfreq_res=lowfreq_res)).to(dev)
+                 else DeltaField(p, (h, w), eps, seed, form=param, lowfreq_res=lowfreq_res, gray=gray)).to(dev)
     lr = lr if lr is not None else (1e-3 if param == "generator" else 0.05)
     opt = torch.optim.Adam(field.parameters(), lr=lr, weight_decay=5e-4 if param == "generator" else 0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
     losses: list[float] = []
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
-    config = ([p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n, craft_resolution,
+    config = ([p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n, craft_resolution, gray,
                _run_fingerprint(images, clustering.labels, surrogate)] if ckpt is not None else None)
     if resume and ckpt is not None and ckpt.is_file():
         try:  # tensors and plain values only: no code is loaded from a checkpoint file
@@ -163,12 +165,12 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
         field.eval() if param != "generator" else None  # generators keep batch statistics of their seed
         delta = field().clamp(-eps, eps).cpu().numpy()
     meta = {"p": p, "param": param, "steps": steps, "batch_per_cluster": batch_per_cluster, "lr": lr,
-            "offset": offset, "data": data, "lowfreq_res": lowfreq_res, "feature_mode": clustering.mode,
+            "offset": offset, "data": data, "lowfreq_res": lowfreq_res, "gray": gray, "feature_mode": clustering.mode,
             "surrogate_resolution": surrogate.resolution, "craft_resolution": craft_resolution or surrogate.resolution,
             "loss_curve": losses, "seconds_cluster": t_cluster, "seconds": time.time() - t0,
             "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist(), "resumed_from_step": start}
-    return Perturbation(delta, clustering.labels, "uc", eps, seed, surrogate.name, meta=meta,
-                        centroids=clustering.centroids)
+    return Perturbation(delta, clustering.labels, "uc-robust" if gray else "uc", eps, seed, surrogate.name,
+                        meta=meta, centroids=clustering.centroids)
 
 
 def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
