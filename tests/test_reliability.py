@@ -405,6 +405,16 @@ def test_too_many_clusters(tmp_path, capsys):
     assert tree_state(tmp_path) == before
 
 
+def test_images_too_small_for_the_cnns(tmp_path, capsys):
+    data = make_npz(tmp_path / "in.npz", size=4)
+    before = tree_state(tmp_path)
+    code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--method", "em-class", "--quiet")
+    assert_one_line_error(code, err, "em-class", "at least 8×8 px, got 4×4", "use uc or random-class")
+    code, _, err = cli(capsys, "evaluate", "--data", data, "--epochs", 1, "--quiet", "--device", "cpu")
+    assert_one_line_error(code, err, "small-cnn", "at least 8×8 px", "--model resnet18")
+    assert tree_state(tmp_path) == before
+
+
 def test_unknown_surrogate_method_and_device(tmp_path, capsys):
     data = make_npz(tmp_path / "in.npz")
     before = tree_state(tmp_path)

@@ -119,6 +119,10 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
             raise TypeError(f"unknown attack option {k!r}")
         setattr(cfg, k, v)
     view = resolve_view(bundle, labels)
+    side = cfg.size or min(bundle.train.images.shape[1:3])
+    if cfg.model in ("small-cnn", "vgg-small") and side < 8:
+        raise ValueError(f"the {cfg.model} attacker pools three times: it needs images of at least 8×8 px, "
+                         f"got {side} px; use --model resnet18 or larger images")
     ytr_np, names = bundle.train.view(view)
     yte_np, _ = bundle.test.view(view)
     n_classes = len(names)

@@ -41,6 +41,9 @@ def protect_bundle(bundle: Bundle, method: str = "uc", eps: float = 16 / 255, se
     seconds, cluster metrics against each label view). ``bundle.test`` is never modified.
     """
     eps = check_eps(eps)
+    if method.startswith("em-") and min(bundle.train.images.shape[1:3]) < 8:
+        raise ValueError(f"{method} trains a small CNN that pools three times: it needs images of at least 8×8 px, "
+                         f"got {'×'.join(map(str, bundle.train.images.shape[1:3]))}; use uc or random-class")
     if not needs_labels(method) and p > len(bundle.train):
         raise ValueError(f"p = {p} clusters is more than the {len(bundle.train)} training images; "
                          f"use p ≤ {len(bundle.train)} (--clusters on the command line)")
