@@ -97,7 +97,8 @@ def save_modes(folder: Path) -> dict[str, tuple[int, int]]:
     pal = Image.fromarray(rgb(10, 10, 7)).convert("P")
     pal.info["transparency"] = 0
     pal.save(folder / "palette_transparent.png", transparency=0)
-    Image.fromarray((np.random.default_rng(8).integers(0, 65536, (21, 33))).astype(np.uint16)).save(folder / "deep16.png")
+    deep = np.random.default_rng(8).integers(0, 65536, (21, 33)).astype(np.uint16)
+    Image.fromarray(deep).save(folder / "deep16.png")  # 16-bit greyscale
     Image.fromarray(rgb(1, 1, 9)).save(folder / "one_pixel.png")
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° to display": stored 40 wide × 20 tall, shown 20 wide × 40 tall
@@ -330,7 +331,8 @@ NPZ_CASES = {
     "float_images": (dict(x_train=np.zeros((24, 16, 16, 3), np.float32)), ["x_train must be uint8", "astype('uint8')"]),
     "wrong_shape": (dict(x_train=np.zeros((24, 16, 16), np.uint8)), ["x_train must be uint8 N×H×W×3"]),
     "length_mismatch": (dict(y_train=np.arange(25) % 3), ["have shape (25,)", "expected (24,) to match x_train"]),
-    "float_labels": (dict(y_train=np.zeros(24, np.float32)), ["y_train must hold integer class ids", "astype('int64')"]),
+    "float_labels": (dict(y_train=np.zeros(24, np.float32)),
+                     ["y_train must hold integer class ids", "astype('int64')"]),
     "negative_labels": (dict(y_test=-np.ones(8, np.int64)), ["y_test has negative class ids", "0..n-1"]),
     "no_train_images": (dict(x_train=np.zeros((0, 16, 16, 3), np.uint8), y_train=np.zeros(0, np.int64)),
                         ["x_train holds no images"]),
@@ -408,7 +410,8 @@ def test_too_many_clusters(tmp_path, capsys):
 def test_images_too_small_for_the_cnns(tmp_path, capsys):
     data = make_npz(tmp_path / "in.npz", size=4)
     before = tree_state(tmp_path)
-    code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--method", "em-class", "--quiet")
+    code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--method", "em-class",
+                       "--quiet")
     assert_one_line_error(code, err, "em-class", "at least 8×8 px, got 4×4", "use uc or random-class")
     code, _, err = cli(capsys, "evaluate", "--data", data, "--epochs", 1, "--quiet", "--device", "cpu")
     assert_one_line_error(code, err, "small-cnn", "at least 8×8 px", "--model resnet18")
@@ -627,7 +630,7 @@ def test_resume_argument_errors(tmp_path, capsys):
     assert_one_line_error(code, err, "--resume needs --checkpoint PATH")
     code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--method", "random-class",
                        "--checkpoint", ck, "--quiet")
-    assert_one_line_error(code, err, "--checkpoint works with --method uc only")
+    assert_one_line_error(code, err, "--checkpoint works with --method uc or uc-robust only")
     ck.write_bytes(b"garbage")
     code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--checkpoint", ck, *FAST)
     assert_one_line_error(code, err, str(ck), "exists", "--resume")
@@ -648,6 +651,7 @@ def test_resume_argument_errors(tmp_path, capsys):
 
 METHOD_OPTIONS = {
     "uc": dict(steps=3, batch_per_cluster=4),
+    "uc-robust": dict(steps=3, batch_per_cluster=4),
     "random-cluster": {},
     "random-class": {},
     "em-class": dict(rounds=2, train_steps=2, pgd_steps=2, batch_size=16),

@@ -30,7 +30,8 @@ def _eps(v: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{v!r} is not a number; give ε in 0–255 units, e.g. --eps 16") from None
     if not 0 < x <= 64:
-        raise argparse.ArgumentTypeError(f"{v} is out of range; give 0 < --eps ≤ 64 (0–255 units; the paper uses 16)")
+        raise argparse.ArgumentTypeError(f"{v} is out of range; give 0 < --eps ≤ 64 "
+                                         "(0–255 units; the paper uses 16)")
     return eps_from_255(x)
 
 
@@ -109,8 +110,8 @@ def _resume_options(a: argparse.Namespace, method: str, inputs: list[Path]) -> d
         raise CliError("--resume needs --checkpoint PATH (the checkpoint file of the interrupted run)")
     if not a.checkpoint:
         return {}
-    if method != "uc":
-        raise CliError(f"--checkpoint works with --method uc only (got --method {method}); drop it")
+    if method not in ("uc", "uc-robust"):
+        raise CliError(f"--checkpoint works with --method uc or uc-robust only (got --method {method}); drop it")
     ck = _check_output(a.checkpoint, "--checkpoint", inputs)
     if a.resume and not ck.is_file():
         warnings.warn(f"--resume: no checkpoint at {ck} yet; starting from step 0", UcsWarning, stacklevel=2)
@@ -259,10 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-size", type=_pos_int, default=64, help="crafting resolution for --input-dir")
     p.add_argument("--save-perturbation", help="also write the Perturbation artefact here (.npz)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option, e.g. steps=40")
-    p.add_argument("--checkpoint", help="(uc) save the crafting state to this file every --checkpoint-every steps")
+    p.add_argument("--checkpoint",
+                   help="(uc, uc-robust) save the crafting state to this file every --checkpoint-every steps")
     p.add_argument("--checkpoint-every", type=_pos_int, default=10, help="steps between checkpoints (default 10)")
     p.add_argument("--resume", action="store_true",
-                   help="(uc) continue an interrupted run from --checkpoint; gives the same δ as an uninterrupted run")
+                   help="(uc, uc-robust) continue an interrupted run from --checkpoint; "
+                        "gives the same δ as an uninterrupted run")
     common(p)
     p.set_defaults(func=cmd_protect)
 
@@ -366,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ucs-lite: error: {_one_line(e)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            hint = " rerun with --resume to continue from the last checkpoint." if getattr(args, "checkpoint", None) else ""
+            hint = (" rerun with --resume to continue from the last checkpoint."
+                    if getattr(args, "checkpoint", None) else "")
             print("ucs-lite: interrupted (outputs are written atomically: nothing half-written was left)." + hint,
                   file=sys.stderr)
             return 130
