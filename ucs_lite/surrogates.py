@@ -182,7 +182,11 @@ def _clip(arch: str, tag: str) -> Surrogate:
         with _cache_only(offline), _quiet_logging():
             model = open_clip.create_model(arch, pretrained=pretrained, cache_dir=os.environ.get("UCS_LITE_CLIP_CACHE"))
     except Exception as e:  # download / hub / file errors from deep inside the hub client
-        why = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
+        if offline:
+            why = "the model hub (huggingface.co) cannot be reached and no copy is in the local cache"
+        else:
+            first = str(e).splitlines()[0] if str(e) else ""
+            why = f"{type(e).__name__}: {first if len(first) <= 300 else first[:300] + '…'}"
         raise SurrogateUnavailable(_offline_message(name, why)) from None
     visual = model.visual
     size = visual.image_size if isinstance(visual.image_size, int) else visual.image_size[0]
