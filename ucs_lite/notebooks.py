@@ -1,0 +1,296 @@
+"""Helpers the tutorial notebooks share, and :func:`run_notebooks` (``ucs-lite notebooks`` / ``make notebooks``).
+
+The notebooks stay thin: their parameters cell names a ``profile`` (``cpu-quick``: minutes on 2 CPU
+cores, the default and what CI runs; ``gpu-full``: paper-scale settings on a GPU such as Colab's), and
+any parameter left at ``None`` takes the profile's value (:func:`resolve`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["NOTEBOOKS", "PROFILES", "NOTEBOOK_DIR", "resolve", "setup", "load_data", "get_surrogate",
+           "perturbation_cached", "attack_cached", "random_cluster_purity", "run_notebooks", "find_notebooks"]
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = ("00_quickstart", "01_label_consistency_failure", "02_clip_clustering", "03_crafting_cluster_noise",
+             "04_label_agnostic_evaluation")
+
+#: Values a notebook parameter left at ``None`` takes, per profile.
+PROFILES: dict[str, dict] = {
+    "cpu-quick": {
+        "data": "sample",            # embedded 1,000 train / 500 test CIFAR-10 images
+        "n_train": 1000, "n_test": 500,
+        "epochs": 10, "model": "small-cnn", "seeds": [0],
+        "surrogate_resolution": 128,  # features at 128 px (4× cheaper than 224 px on a CPU)
+        "craft_resolution": 64, "steps": 30, "batch_per_cluster": 4,
+        "n_features": 1000, "projection": "tsne",
+    },
+    "gpu-full": {
+        "data": "cifar10",           # the full 50k / 10k CIFAR-10 (torchvision download)
+        "n_train": None, "n_test": None,
+        "epochs": 60, "model": "resnet18", "seeds": [0, 1, 2],
+        "surrogate_resolution": None,  # the surrogate's own (224 px)
+        "craft_resolution": None, "steps": 300, "batch_per_cluster": 32,
+        "n_features": 10000, "projection": "tsne",
+    },
+}
+
+
+def resolve(profile: str, **params) -> dict:
+    """Fill every parameter given as ``None`` from ``PROFILES[profile]``; print the resolved settings.
+
+    Returns a dict (use it as ``cfg = resolve(profile, epochs=epochs, ...)``)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
+    prof = PROFILES[profile]
+    out = {k: (prof.get(k) if v is None else v) for k, v in params.items()}
+    shown = ", ".join(f"{k}={v!r}" for k, v in out.items())
+    print(f"profile {profile}: {shown}")
+    return out
+
+
+def setup(device: str = "auto", threads: int | None = None, quiet: bool = False) -> dict:
+    """Common notebook setup: torch threads (``threads``, else ``$UCS_LITE_THREADS``, else torch's default),
+    the resolved device, versions. Prints one line and returns the facts as a dict."""
+    import torch
+
+    from . import __version__
+    from .surrogates import resolve_device
+
+    threads = threads or (int(os.environ["UCS_LITE_THREADS"]) if os.environ.get("UCS_LITE_THREADS") else None)
+    if threads:
+        torch.set_num_threads(int(threads))
+    dev = resolve_device(device)
+    gpu = torch.cuda.get_device_name(0) if dev.type == "cuda" else None
+    info = {"ucs_lite": __version__, "torch": torch.__version__, "device": str(dev), "gpu": gpu,
+            "threads": torch.get_num_threads(), "colab": "google.colab" in sys.modules}
+    if not quiet:
+        where = f"GPU {gpu}" if gpu else f"CPU ({info['threads']} threads)"
+        print(f"ucs_lite {__version__}, torch {torch.__version__}, running on {where}")
+    return info
+
+
+def load_data(data: str = "sample", n_train: int | None = None, n_test: int | None = None, seed: int = 0):
+    """:func:`ucs_lite.data.load` plus class-balanced subsets of ``n_train`` / ``n_test`` images
+    (``None``: all). ``shared`` falls back to ``sample`` (with a message) when ../shared is not here."""
+    from .data import DataError, load
+
+    try:
+        b = load(data)
+    except DataError as e:
+        if data != "shared":
+            raise
+        print(f"{e}\n-> using the embedded sample instead")
+        b = load("sample")
+    if n_train and n_train < len(b.train):
+        b.train = b.train.balanced_subset(n_train, seed=seed)
+    if n_test and n_test < len(b.test):
+        b.test = b.test.balanced_subset(n_test, seed=seed)
+    print(f"data {data!r}: {len(b.train)} train / {len(b.test)} test images of {b.train.images.shape[1]} px, "
+          f"label views {b.train.views}")
+    return b
+
+
+def get_surrogate(name: str, device: str = "auto", resolution: int | None = None,
+                  fallback: str | None = "imagenet:efficientnet_lite0"):
+    """Build surrogate ``name``; when its weights cannot be had (:class:`SurrogateUnavailable`, e.g. CLIP
+    offline) say so plainly and build ``fallback`` instead. ``resolution`` applies to surrogates that
+    accept another input size (not CLIP). Returns ``(surrogate, note)``: note is "" or the fallback message."""
+    from .surrogates import SurrogateUnavailable, create_surrogate
+
+    def build(n):
+        res = None if n.startswith("clip:") else resolution
+        return create_surrogate(n, device=device, resolution=res)
+
+    note = ""
+    try:
+        s = build(name)
+    except SurrogateUnavailable as e:
+        if not fallback or fallback == name:
+            raise
+        reason = str(e).splitlines()[0]
+        note = (f"FALLBACK: the surrogate {name!r} is unavailable here ({reason}). "
+                f"Using the offline surrogate {fallback!r} instead; the numbers below are for {fallback}, not {name}.")
+        print(note)
+        s = build(fallback)
+    if s.for_tests_only:
+        print(f"WARNING: {s.name} is a random-init network for tests only: its outputs are not results.")
+    print(f"surrogate {s.name}: {s.dim}-d features, images resized to {s.resolution} px inside encode, on {s.device}")
+    return s, note
+
+
+def perturbation_cached(bundle, method: str, surrogate, cache_dir: str | os.PathLike | None = None,
+                        progress: bool = True, **kw):
+    """:func:`ucs_lite.noise.craft` on ``bundle.train``, cached on disk as a Perturbation file keyed by
+    (pixels, method, surrogate name and resolution, options). Returns the :class:`Perturbation` (with
+    its loss curve and timings in ``meta``); a cache hit is marked ``meta['from_cache'] = True``."""
+    from .cluster import default_cache_dir
+    from .experiment import config_hash
+    from .noise import Perturbation, craft
+
+    sname = f"{surrogate.name}@{surrogate.resolution}" if hasattr(surrogate, "resolution") else str(surrogate)
+    cfg = {"data": bundle.train.fingerprint(), "method": method, "surrogate": sname,
+           **{k: v for k, v in kw.items() if k != "device"}}
+    path = Path(cache_dir or default_cache_dir()) / "perturbations" / f"{config_hash(cfg)}.npz"
+    if path.is_file():
+        try:
+            pert = Perturbation.load(path)
+            pert.meta["from_cache"] = True
+            return pert
+        except Exception:
+            pass
+    pert = craft(method, bundle.train, surrogate=surrogate, progress=progress, **kw)
+    pert.save(path)
+    return pert
+
+
+def attack_cached(bundle, labels: str = "fine", model: str = "small-cnn", epochs: int = 12, seed: int = 0,
+                  defense: str = "none", device: str = "auto", progress: bool = True) -> dict:
+    """:func:`ucs_lite.attack.evaluate` (per-epoch curve included), cached under the same key as
+    :func:`ucs_lite.experiment.compare` uses, so a notebook and a compare table share their runs."""
+    from .attack import AttackConfig, evaluate
+    from .experiment import cached
+
+    cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
+    key = {"train": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "view": labels,
+           "cfg": {k: v for k, v in cfg.__dict__.items() if k != "device"}}
+    return cached("attack", key, lambda: evaluate(bundle, labels, cfg, progress=progress))
+
+
+def random_cluster_purity(clusters: np.ndarray, labels: np.ndarray, repeats: int = 20, seed: int = 0) -> float:
+    """Mean purity of random clusterings with the same cluster sizes (``clusters`` shuffled over the
+    images): the baseline a real clustering's purity should beat."""
+    from .cluster import purity
+
+    rng = np.random.default_rng(seed)
+    return float(np.mean([purity(rng.permutation(clusters), labels) for _ in range(repeats)]))
+
+
+# ---------------------------------------------------------------- running the notebooks
+
+def find_notebooks(names=None, notebook_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Notebook files for ``names`` (full names, with or without ``.ipynb``, or a unique prefix such as
+    ``00``); all ``*.ipynb`` of the folder, sorted, when ``names`` is empty."""
+    folder = Path(notebook_dir) if notebook_dir else NOTEBOOK_DIR
+    available = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not names:
+        return available
+    out = []
+    for n in names:
+        n = str(n).strip().removesuffix(".ipynb")
+        exact = [p for p in available if p.stem == n]
+        hits = exact or [p for p in available if p.stem.startswith(n)]
+        if len(hits) != 1:
+            raise FileNotFoundError(f"notebook {n!r}: {'no match' if not hits else 'ambiguous'} in {folder} "
+                                    f"(have {', '.join(p.stem for p in available)})")
+        out.append(hits[0])
+    return out
+
+
+def _declared_parameters(path: Path) -> dict:
+    import papermill as pm
+
+    try:
+        return pm.inspect_notebook(str(path))
+    except Exception:
+        return {}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def run_notebooks(names=None, params: dict | None = None, out_root: str | os.PathLike = "runs",
+                  notebook_dir: str | os.PathLike | None = None, kernel_name: str | None = None,
+                  timeout: int | None = None, progress: bool = True) -> dict:
+    """Execute notebooks top to bottom with papermill into ``<out_root>/<timestamp>/`` and summarise them.
+
+    Args:
+        names: notebook names or prefixes (default: every notebook of ``notebook_dir``).
+        params: parameter overrides (e.g. ``{"epochs": 2}``); each notebook gets those it declares
+            in its ``parameters`` cell (the others are listed as ``ignored_params``).
+        out_root: folder for the run folder.
+        notebook_dir: where the notebooks are (default: the repository's ``notebooks/``).
+        kernel_name: Jupyter kernel (default: the notebook's own, ``python3``).
+        timeout: per-cell timeout in seconds (default: none).
+    Returns:
+        ``{"out_dir", "params", "started", "seconds", "notebooks": [{"name", "ok", "seconds", "output",
+        "numbers", "params", "ignored_params", "error"}]}``; the same is written to ``summary.json``,
+        and a table to ``summary.md``. A failing notebook is recorded (``ok`` False) and the others still run.
+    """
+    import papermill as pm
+
+    from .data import atomic_write_bytes
+    from .viz import RECORD_ENV
+
+    params = dict(params or {})
+    files = find_notebooks(names, notebook_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(out_root) / stamp
+    i = 1
+    while out_dir.exists():
+        out_dir = Path(out_root) / f"{stamp}-{i}"
+        i += 1
+    out_dir.mkdir(parents=True)
+    t_all = time.time()
+    results = []
+    for nb_path in files:
+        name = nb_path.stem
+        declared = _declared_parameters(nb_path)
+        use = {k: v for k, v in params.items() if not declared or k in declared}
+        ignored = sorted(set(params) - set(use))
+        rec_path = (out_dir / f"{name}.numbers.json").resolve()
+        executed = out_dir / f"{name}.ipynb"
+        if progress:
+            print(f"[notebooks] {name} {use or ''} ...", file=sys.stderr, flush=True)
+        old = os.environ.get(RECORD_ENV)
+        os.environ[RECORD_ENV] = str(rec_path)
+        t0 = time.time()
+        error = None
+        try:
+            pm.execute_notebook(str(nb_path), str(executed), parameters=use, cwd=str(nb_path.parent),
+                                kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout,
+                                report_mode=False)
+        except Exception as e:  # PapermillExecutionError carries the failing cell's error
+            error = f"{type(e).__name__}: {getattr(e, 'ename', '')} {getattr(e, 'evalue', '') or str(e)}".strip()
+            error = error[:2000]
+        finally:
+            if old is None:
+                os.environ.pop(RECORD_ENV, None)
+            else:
+                os.environ[RECORD_ENV] = old
+        seconds = time.time() - t0
+        numbers = {}
+        if rec_path.is_file():
+            try:
+                numbers = json.loads(rec_path.read_text())
+            except ValueError:
+                pass
+        results.append({"name": name, "ok": error is None, "seconds": round(seconds, 1), "output": str(executed),
+                        "numbers": numbers, "params": use, "ignored_params": ignored, "error": error})
+        if progress:
+            print(f"[notebooks] {name}: {'ok' if error is None else 'FAILED'} in {seconds:.0f} s", file=sys.stderr,
+                  flush=True)
+    summary = {"out_dir": str(out_dir), "params": params, "started": stamp, "seconds": round(time.time() - t_all, 1),
+               "notebooks": results}
+    atomic_write_bytes(out_dir / "summary.json", json.dumps(summary, indent=2, default=str).encode())
+    lines = [f"# Notebook run {stamp}", "",
+             f"Overrides: {', '.join(f'{k}={v!r}' for k, v in params.items()) or 'none (defaults)'}; "
+             f"total {summary['seconds']:.0f} s.", "",
+             "| notebook | ok | seconds | key numbers |", "|---|---|---|---|"]
+    for r in results:
+        nums = "; ".join(f"{k} = {_fmt(v)}" for k, v in r["numbers"].items()) or "—"
+        ok = "yes" if r["ok"] else f"**no**: {r['error'].splitlines()[0][:200] if r['error'] else ''}"
+        lines.append(f"| {r['name']} | {ok} | {r['seconds']:.0f} | {nums} |")
+    atomic_write_bytes(out_dir / "summary.md", ("\n".join(lines) + "\n").encode())
+    return summary
