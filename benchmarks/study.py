@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT.parent))
 from ucs_lite.attack import AttackConfig, evaluate  # noqa: E402
 from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
 from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.experiment import cached, config_hash, protect_cached  # noqa: E402
-from ucs_lite.metrics import psnr, ssim  # noqa: E402
+from ucs_lite.experiment import cached, protect_cached  # noqa: E402
+from ucs_lite.metrics import psnr  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.random import craft_random_cluster  # noqa: E402
 from ucs_lite.surrogates import create_surrogate  # noqa: E402
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--views", default="fine,coarse", help="label views for the purity stage")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     full = load("shared")
@@ -106,8 +107,7 @@ def main() -> None:
         save("table", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train)})
     elif a.stage == "explore":
         variants = [("random-cluster", {"form": "lowfreq"}), ("random-cluster", {"form": "pixel"}),
-                    ("uc", {"param": "lowfreq", "steps": 60}), ("uc", {"param": "pixel", "steps": 60}),
-                    ("uc", {"param": "lowfreq", "steps": 0})]
+                    ("uc", {"param": "lowfreq", "steps": 60})]
         for m, opts in variants:
             b = protect_cached(base, m, eps=eps, seed=0, p=10, progress=False, **opts)
             meta = b.meta()
@@ -126,13 +126,14 @@ def main() -> None:
             idx = rng.choice(len(y), int(frac * len(y)), replace=False)
             g[idx] = rng.integers(0, 10, len(idx))
             groupings.append((f"true classes, {int(frac * 100)}% reassigned", g))
-        for mode, p in (("standardize", 10), ("l2", 10), ("standardize", 20), ("standardize", 50)):
+        for mode, p in (("standardize", 10), ("standardize", 20), ("standardize", 50)):
             groupings.append((f"K-means 224px {mode} p={p}", fit_clusters(feats, p, seed=0, mode=mode).labels))
+        groupings.append(("random clusters p=10", np.random.default_rng(1).integers(0, 10, len(y))))
         for name, g in groupings:
             b, meta = with_assignment(base, g, eps, 0, "lowfreq", name)
             m = cluster_metrics(g, y)
             mc = cluster_metrics(g, base.train.labels["coarse"])
-            for view in ("fine", "coarse"):
+            for view in a.views.split(","):
                 r = attack(b, view, 0, a.epochs, name)
                 rows.append(row(name, "—", r, meta, purity_fine=m["purity"], nmi_fine=m["nmi"],
                                 purity_coarse=mc["purity"]))

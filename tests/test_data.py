@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ucs_lite.data import (Bundle, DataError, ImageSet, load, load_image_folder, load_npz, read_image,
+from ucs_lite.data import (DataError, ImageSet, load, load_image_folder, load_npz, read_image,
                            regroup_mapping, save_npz)
 
 

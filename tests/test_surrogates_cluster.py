@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ucs_lite.cluster import Clustering, cluster_metrics, extract_features, fit_clusters, purity
+from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters, purity
 from ucs_lite.surrogates import SurrogateUnavailable, create_surrogate
 
 

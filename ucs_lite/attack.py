@@ -7,7 +7,7 @@ Label protocols (``labels=``): ``same`` (the protector's labels, read from the b
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch

@@ -21,11 +21,10 @@ import io
 import json
 import os
 import pickle
-import tarfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 

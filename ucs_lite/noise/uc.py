@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..cluster import Clustering, cluster_metrics, extract_features, fit_clusters
+from ..cluster import Clustering, extract_features, fit_clusters
 from ..data import ImageSet, atomic_write_bytes
 from ..surrogates import Surrogate
 from .base import Perturbation, check_eps, resize_delta
