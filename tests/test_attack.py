@@ -115,3 +115,10 @@ def test_each_defense_trains(sample, defense):
     b = Bundle(sample.train.subset(np.arange(0, 1000, 10)), sample.test.subset(np.arange(0, 500, 10)))
     r = evaluate(b, "coarse", epochs=1, defense=defense, progress=False, device="cpu")
     assert 0.0 <= r["test_acc_final"] <= 1.0 and np.isfinite(r["per_epoch"][0]["train_loss"])
+
+
+def test_linear_probe_attacker(sample):
+    b = Bundle(sample.train.balanced_subset(200, seed=0), sample.test.balanced_subset(100, seed=0))
+    r = evaluate(b, "coarse", model="linear-probe", probe_surrogate="tiny", progress=False, device="cpu")
+    assert len(r["per_epoch"]) == 1 and 0.0 <= r["test_acc_final"] <= 1.0
+    assert r["per_epoch"][0]["train_acc"] >= 0.6  # it fits its training features

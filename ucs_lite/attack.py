@@ -38,6 +38,7 @@ class AttackConfig:
     seed: int = 0
     size: int | None = None  # resize images to size×size first (None: keep)
     defense: str = "none"
+    probe_surrogate: str = "imagenet:efficientnet_lite0"  # encoder of the linear-probe attacker
     device: str = "auto"
 
 
@@ -94,7 +95,7 @@ def _linear_probe(bundle: Bundle, view: str, cfg: AttackConfig, progress: bool) 
     from .cluster import extract_features
     from .surrogates import create_surrogate
 
-    s = create_surrogate("imagenet:efficientnet_lite0", device=cfg.device)
+    s = create_surrogate(cfg.probe_surrogate, device=cfg.device)
     ftr = extract_features(s, bundle.train.images, progress=progress)
     fte = extract_features(s, bundle.test.images, progress=progress)
     mu, sd = ftr.mean(0), ftr.std(0) + 1e-6
