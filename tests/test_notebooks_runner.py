@@ -108,6 +108,22 @@ def test_get_surrogate_falls_back_and_says_so(capsys):
     assert "FALLBACK" in out and "for tests only" in out
 
 
+def test_claims_enforced_only_at_the_measured_size(capsys):
+    c = nbmod.Claims(enforce=False)
+    c.check(True, "holds", 1.0)
+    c.check(False, "fails", "0.1 vs 0.2")
+    assert c.report() == "1/2 hold" and c.failed == ["fails"]
+    out = capsys.readouterr().out
+    assert "✓ holds  [1.0]" in out and "✗ fails" in out and "not enforced" in out
+    strict = nbmod.Claims(enforce=True)
+    strict.check(False, "the noise protects")
+    with pytest.raises(AssertionError, match="the noise protects"):
+        strict.report()
+    ok = nbmod.Claims(enforce=True)
+    ok.check(1, "fine")
+    assert ok.report() == "1/1 hold"
+
+
 def test_record_writes_json(tmp_path, monkeypatch):
     target = tmp_path / "numbers.json"
     monkeypatch.setenv(viz.RECORD_ENV, str(target))
