@@ -40,7 +40,8 @@ def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dic
     """Cached attacker run; prints one line."""
     c = AttackConfig(epochs=epochs, seed=seed, **cfg)
     key = {"train": b.train.fingerprint(), "test": b.test.fingerprint(), "view": view,
-           "cfg": {k: v for k, v in c.__dict__.items() if k != "device"}}
+           "cfg": {k: v for k, v in c.__dict__.items() if k != "device"
+                   and not (k == "probe_surrogate" and c.model != "linear-probe")}}
     r = cached("attack", key, lambda: evaluate(b, view, c, progress=False))
     print(f"  {tag:<42} {view:<7} seed {seed}: final {r['test_acc_final']:.3f} peak {r['test_acc_peak']:.3f} "
           f"({r['seconds']:.0f}s)", flush=True)
@@ -87,6 +88,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--views", default="fine,coarse", help="label views for the purity stage")
+    ap.add_argument("--fracs", default="0,0.3,0.6,0.9", help="purity stage: shares of images reassigned")
+    ap.add_argument("--ps", default="10,20,50", help="purity stage: K-means p values")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     full = load("shared")
@@ -121,12 +124,12 @@ def main() -> None:
         feats = extract_features(s, base.train.images, progress=False)
         groupings = []
         rng = np.random.default_rng(0)
-        for frac in (0.0, 0.3, 0.6, 0.9):
+        for frac in [float(f) for f in a.fracs.split(",")]:
             g = y.copy()
             idx = rng.choice(len(y), int(frac * len(y)), replace=False)
             g[idx] = rng.integers(0, 10, len(idx))
             groupings.append((f"true classes, {int(frac * 100)}% reassigned", g))
-        for mode, p in (("standardize", 10), ("standardize", 20), ("standardize", 50)):
+        for mode, p in [("standardize", int(q)) for q in a.ps.split(",") if q.strip().isdigit()]:
             groupings.append((f"K-means 224px {mode} p={p}", fit_clusters(feats, p, seed=0, mode=mode).labels))
         groupings.append(("random clusters p=10", np.random.default_rng(1).integers(0, 10, len(y))))
         for name, g in groupings:
@@ -149,8 +152,8 @@ def main() -> None:
         b = protect_cached(base, "uc", eps=eps, seed=0, p=10, progress=False)
         meta = b.meta()
         for view in ("fine", "coarse"):
+            rc = attack(base, view, 0, a.epochs, "clean")  # clean reference (attacker seed 0)
             for seed in [int(s) for s in a.seeds.split(",")]:
-                rc = attack(base, view, seed, a.epochs, "clean")
                 r = attack(b, view, seed, a.epochs, "uc (default)")
                 rows.append(row("uc", "—", r, meta, clean_final=rc["test_acc_final"], clean_peak=rc["test_acc_peak"]))
         save("seeds", rows)
