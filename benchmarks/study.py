@@ -8,6 +8,7 @@ only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table
     python benchmarks/study.py explore      # noise family per cluster: random vs optimised, pixel vs lowfreq
     python benchmarks/study.py purity       # issue 9: attacker accuracy vs cluster purity
     python benchmarks/study.py seeds        # the default UC against 3 attacker seeds, both views
+    python benchmarks/study.py levers --ps 10,20   # cluster purity / NMI per feature preprocessing and p
 Options: --epochs 12 --test-size 2000 --threads 2
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds"])
+    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers"])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
@@ -148,6 +149,20 @@ def main() -> None:
         fig = px.scatter(df, x="purity_fine", y="peak", color="labels", hover_name="method", symbol="labels",
                          title="Attacker peak test accuracy vs cluster purity (random sign pattern per group)")
         fig.write_html(RESULTS / "purity.html", include_plotlyjs="cdn")
+    elif a.stage == "levers":  # cluster purity / NMI for feature preprocessing × p (no attacker)
+        s = create_surrogate("imagenet:efficientnet_lite0", device="cpu")
+        feats = extract_features(s, base.train.images, progress=False)
+        for mode in ("none", "l2", "standardize", "pca-whiten"):
+            for p in [int(q) for q in a.ps.split(",")]:
+                c = fit_clusters(feats, p, seed=0, mode=mode)
+                mf = cluster_metrics(c.labels, base.train.labels["fine"])
+                mc = cluster_metrics(c.labels, base.train.labels["coarse"])
+                rows.append({"surrogate": s.name, "resolution": s.resolution, "mode": mode, "p": p,
+                             "purity_fine": mf["purity"], "nmi_fine": mf["nmi"], "ari_fine": mf["ari"],
+                             "purity_coarse": mc["purity"], "nmi_coarse": mc["nmi"]})
+                print(f"  {mode:<12} p={p:<3} purity fine {mf['purity']:.3f} NMI {mf['nmi']:.3f} "
+                      f"purity coarse {mc['purity']:.3f}", flush=True)
+        save("levers", rows)
     elif a.stage == "seeds":
         b = protect_cached(base, "uc", eps=eps, seed=0, p=10, progress=False)
         meta = b.meta()
