@@ -25,10 +25,10 @@ import torch
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from ucs_lite.attack import AttackConfig, evaluate  # noqa: E402
+from ucs_lite.attack import AttackConfig  # noqa: E402
 from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
 from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.experiment import cached, protect_cached  # noqa: E402
+from ucs_lite.experiment import evaluate_cached, protect_cached  # noqa: E402
 from ucs_lite.metrics import psnr  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.random import craft_random_cluster  # noqa: E402
@@ -40,10 +40,7 @@ RESULTS = ROOT / "results"
 def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dict:
     """Cached attacker run; prints one line."""
     c = AttackConfig(epochs=epochs, seed=seed, **cfg)
-    key = {"train": b.train.fingerprint(), "test": b.test.fingerprint(), "view": view,
-           "cfg": {k: v for k, v in c.__dict__.items() if k != "device"
-                   and not (k == "probe_surrogate" and c.model != "linear-probe")}}
-    r = cached("attack", key, lambda: evaluate(b, view, c, progress=False))
+    r = evaluate_cached(b, view, c, progress=False)
     print(f"  {tag:<42} {view:<7} seed {seed}: final {r['test_acc_final']:.3f} peak {r['test_acc_peak']:.3f} "
           f"({r['seconds']:.0f}s)", flush=True)
     return r

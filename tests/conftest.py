@@ -38,3 +38,12 @@ def small_set() -> ImageSet:
     x = rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
     y = np.repeat(np.arange(3), 20)
     return ImageSet(x, {"fine": y, "coarse": (y > 0).astype(np.int64)}, {"fine": ["a", "b", "c"], "coarse": ["x", "y"]})
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test with one torch thread (cheap, and steadier timing on a shared 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

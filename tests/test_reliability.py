@@ -28,12 +28,7 @@ EPS255 = 16
 FAST = ["--surrogate", "tiny", "--device", "cpu", "--quiet", "--opt", "steps=2", "--opt", "batch_per_cluster=4"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------ helpers

@@ -75,6 +75,19 @@ def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | N
     return prot
 
 
+def evaluate_cached(bundle: Bundle, view: str, cfg, progress: bool = True) -> dict:
+    """:func:`ucs_lite.attack.evaluate` cached by (train pixels, test pixels, view, attacker config).
+
+    The key leaves out the device and, unless the attacker is the linear probe, the probe's encoder,
+    so that equal runs share one entry whoever asks (compare, the notebooks, the benchmarks)."""
+    from .attack import evaluate
+
+    key = {"train": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "view": view,
+           "cfg": {k: v for k, v in cfg.__dict__.items() if k != "device"
+                   and not (k == "probe_surrogate" and cfg.model != "linear-probe")}}
+    return cached("attack", key, lambda: evaluate(bundle, view, cfg, progress=progress))
+
+
 def parse_method(spec: str) -> tuple[str, str | None]:
     """``random-class@coarse`` -> ("random-class", "coarse"); ``uc`` -> ("uc", None)."""
     m, _, lab = spec.partition("@")
@@ -94,7 +107,7 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
     """
     import pandas as pd
 
-    from .attack import AttackConfig, evaluate
+    from .attack import AttackConfig
     from .surrogates import DEFAULT_SURROGATE
 
     surrogate = surrogate or DEFAULT_SURROGATE
@@ -115,9 +128,7 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
             for defense in defenses:
                 for seed in seeds:
                     cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
-                    key = {"train": b.train.fingerprint(), "test": b.test.fingerprint(), "view": view,
-                           "cfg": {k: v for k, v in cfg.__dict__.items() if k != "device"}}
-                    r = cached("attack", key, lambda: evaluate(b, view, cfg, progress=progress))
+                    r = evaluate_cached(b, view, cfg, progress=progress)
                     rows.append({"method": m, "built_from": lab or ("—" if m in ("clean", "uc", "random-cluster",
                                                                                   "uc-official") else "fine"),
                                  "labels": r["labels"], "defense": defense, "seed": seed, "n_classes": r["n_classes"],

@@ -154,13 +154,11 @@ def attack_cached(bundle, labels: str = "fine", model: str = "small-cnn", epochs
                   defense: str = "none", device: str = "auto", progress: bool = True) -> dict:
     """:func:`ucs_lite.attack.evaluate` (per-epoch curve included), cached under the same key as
     :func:`ucs_lite.experiment.compare` uses, so a notebook and a compare table share their runs."""
-    from .attack import AttackConfig, evaluate
-    from .experiment import cached
+    from .attack import AttackConfig
+    from .experiment import evaluate_cached
 
     cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
-    key = {"train": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "view": labels,
-           "cfg": {k: v for k, v in cfg.__dict__.items() if k != "device"}}
-    return cached("attack", key, lambda: evaluate(bundle, labels, cfg, progress=progress))
+    return evaluate_cached(bundle, labels, cfg, progress=progress)
 
 
 def random_cluster_purity(clusters: np.ndarray, labels: np.ndarray, repeats: int = 20, seed: int = 0) -> float:
