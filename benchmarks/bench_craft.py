@@ -11,6 +11,13 @@ for its published 50 epochs, extrapolated linearly from the measured per-epoch t
 the same); ``speedup`` uses the 50-epoch figure and ``speedup_measured`` the measured one.
 Each crafting run happens in a fresh subprocess so its peak memory (max RSS / CUDA peak) is its own.
 Writes benchmarks/results/bench_craft.json and bench_craft.md.
+
+    python benchmarks/bench_craft.py --profile      # where the time goes (≈ 3 min on 2 CPU cores)
+
+``--profile`` measures the unit costs on a small subset — surrogate features per image, K-means, one
+optimisation step of ours (and the surrogate's share of it, with the top operators from torch.profiler),
+one image pass of the official schedule — and from them models both schedules at N = 1k, 5k, 10k, 50k
+(rows marked as modelled). Writes benchmarks/results/bench_craft_profile.{json,md}.
 """
 from __future__ import annotations
 
@@ -65,9 +72,76 @@ def run_job(*args) -> dict:
         return ex.submit(_craft_job, *args).result()
 
 
+def _timed(fn, *args, **kw) -> tuple[object, float]:
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t
+
+
+def profile(device: str, threads: int, n: int = 320, p: int = 10, steps: int = 4) -> None:
+    """Unit costs of both schedules, and the time models built from them (see the module docstring)."""
+    from ucs_lite.cluster import extract_features, fit_clusters
+    from ucs_lite.noise.uc import craft_uc, craft_uc_official
+    from ucs_lite.surrogates import create_surrogate
+
+    torch.set_num_threads(threads)
+    full = load("shared")
+    x = full.train.images[full.train.balanced_indices(n, seed=0)]
+    s = create_surrogate("imagenet:efficientnet_lite0", device=device)
+    feats, t_feat = _timed(extract_features, s, x, cache_dir=False, progress=False)
+    c, t_km = _timed(fit_clusters, feats, p, seed=0, mode="standardize")
+    kw = dict(p=p, seed=0, clustering=c, progress=False)
+    _, t1 = _timed(craft_uc, x, s, steps=1, **kw)  # includes the one-off set-up
+    _, t2 = _timed(craft_uc, x, s, steps=1 + steps, **kw)
+    per_step = (t2 - t1) / steps
+    # the surrogate's forward + backward on one step's batch (p × 8 images at 224 px) on its own
+    xb = torch.rand(p * 8, 3, 32, 32, device=s.device, requires_grad=True)
+    s.encode(xb).sum().backward()  # warm-up
+    _, t_sur = _timed(lambda: s.encode(xb).sum().backward())
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        craft_uc(x, s, steps=2, **kw)
+    top = [{"op": e.key, "self_cpu_s": e.self_cpu_time_total / 1e6, "calls": e.count}
+           for e in sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:10]]
+    # the official schedule: one epoch of p_off fresh generators over n_off images
+    n_off, p_off = 64, 2
+    c_off = fit_clusters(feats[:n_off], p_off, seed=0, mode="none")
+    _, t_off = _timed(craft_uc_official, x[:n_off], s, p=p_off, seed=0, epochs=1, batch_size=32, clustering=c_off,
+                      progress=False)
+    off_pass = t_off / (n_off * p_off)
+    feat_img = t_feat / n
+    models = []
+    for big_n in (1000, 5000, 10000, 50000):
+        km = t_km * big_n / n  # K-means grows about linearly in N at fixed p and iterations
+        ours = feat_img * big_n + km + 60 * per_step + (t1 - per_step)
+        official = feat_img * big_n + km + off_pass * p * OFFICIAL_EPOCHS * big_n
+        models.append({"n": big_n, "p": p, "ours_s": ours, "official_s": official, "speedup": official / ours,
+                       "ours_share_features": feat_img * big_n / ours, "ours_share_steps": 60 * per_step / ours,
+                       "modelled": True})
+    out = {"machine": f"{platform.machine()} {threads} threads, device {device}", "torch": torch.__version__,
+           "subset_n": n, "p": p, "features_s_per_image_224px": feat_img, "kmeans_s": t_km,
+           "ours_step_s": per_step, "ours_step_images": p * 8, "surrogate_fwd_bwd_s_per_step": t_sur,
+           "surrogate_share_of_step": t_sur / per_step, "ours_setup_s": t1 - per_step,
+           "official_s_per_image_pass": off_pass, "top_ops_2_steps": top, "models": models}
+    (ROOT / "results").mkdir(exist_ok=True)
+    atomic_write_bytes(ROOT / "results" / "bench_craft_profile.json", json.dumps(out, indent=2, default=float).encode())
+    md = [f"Unit costs ({out['machine']}, N={n} subset): features {feat_img * 1000:.1f} ms/image at 224 px; "
+          f"ours one step ({p} clusters × 8 images) {per_step:.2f} s, of which surrogate forward+backward "
+          f"{t_sur:.2f} s ({100 * t_sur / per_step:.0f}%); official {off_pass * 1000:.0f} ms per image pass "
+          f"(generator + surrogate forward+backward at 224 px).", "",
+          "| N | ours s (modelled) | features share | 60 steps share | official s, 50 epochs (modelled) | speedup |",
+          "|---|---|---|---|---|---|"]
+    md += [f"| {m['n']} | {m['ours_s']:.0f} | {100 * m['ours_share_features']:.0f}% | {100 * m['ours_share_steps']:.0f}% | "
+           f"{m['official_s']:.0f} | {m['speedup']:.0f}× |" for m in models]
+    md += ["", "Top operators over 2 steps of ours (self CPU seconds):", ""]
+    md += [f"- {t['op']}: {t['self_cpu_s']:.2f} s ({t['calls']} calls)" for t in top]
+    atomic_write_bytes(ROOT / "results" / "bench_craft_profile.md", ("\n".join(md) + "\n").encode())
+    print("\n".join(md))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="unit costs and time models instead of the full runs")
     ap.add_argument("--sizes", default=None, help="comma-separated N (default 500 quick, else 1000,5000,10000)")
     ap.add_argument("--ps", default=None, help="p values for the scaling of our default (default 5,10,20)")
     ap.add_argument("--official-epochs", type=int, default=None)
@@ -75,6 +149,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--attack-epochs", type=int, default=12)
     a = ap.parse_args()
+    if a.profile:
+        return profile(a.device, a.threads)
     torch.set_num_threads(a.threads)
     sizes = [int(s) for s in (a.sizes or ("500" if a.quick else "1000,5000,10000")).split(",")]
     ps = [int(s) for s in (a.ps or ("5,10" if a.quick else "5,10,20")).split(",")]

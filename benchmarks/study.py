@@ -9,6 +9,9 @@ only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table
     python benchmarks/study.py purity       # issue 9: attacker accuracy vs cluster purity
     python benchmarks/study.py seeds        # the default UC against 3 attacker seeds, both views
     python benchmarks/study.py levers --ps 10,20   # cluster purity / NMI per feature preprocessing and p
+    python benchmarks/study.py attackers    # issue 4: candidate attackers, clean vs class-wise shortcut
+    python benchmarks/study.py sweep        # issue 8: methods × defenses × views, worst case per method
+    python benchmarks/study.py survival     # issue 8: share of each method's noise a defense leaves (no training)
 Options: --epochs 12 --test-size 2000 --threads 2
 """
 from __future__ import annotations
@@ -80,7 +83,7 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers"])
+    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers", "attackers", "sweep", "survival"])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
@@ -88,6 +91,9 @@ def main() -> None:
     ap.add_argument("--views", default="fine,coarse", help="label views for the purity stage")
     ap.add_argument("--fracs", default="0,0.3,0.6,0.9", help="purity stage: shares of images reassigned")
     ap.add_argument("--ps", default="10,20,50", help="purity stage: K-means p values")
+    ap.add_argument("--models", default="small-cnn,vgg-small,resnet18-quarter", help="attackers stage")
+    ap.add_argument("--methods", default="clean,uc,uc-robust,random-class@fine", help="sweep stage")
+    ap.add_argument("--defenses", default="none,jpeg:10,grayscale", help="sweep stage")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     full = load("shared")
@@ -107,14 +113,14 @@ def main() -> None:
                 rows.append(row(m, lab or "—", r, meta))
         save("table", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train)})
     elif a.stage == "explore":
-        variants = [("random-cluster", {"form": "lowfreq"}), ("random-cluster", {"form": "pixel"}),
-                    ("uc", {"param": "lowfreq", "steps": 60})]
-        for m, opts in variants:
-            b = protect_cached(base, m, eps=eps, seed=0, p=10, progress=False, **opts)
+        variants = [("random-cluster", {"form": "lowfreq"}, 16), ("random-cluster", {"form": "pixel"}, 16),
+                    ("uc", {"param": "lowfreq", "steps": 60}, 16), ("random-cluster", {"form": "lowfreq"}, 8)]
+        for m, opts, e in variants:
+            b = protect_cached(base, m, eps=e / 255, seed=0, p=10, progress=False, **opts)
             meta = b.meta()
             for view in ("fine",):
-                r = attack(b, view, 0, a.epochs, f"{m} {opts}")
-                rows.append(row(m, json.dumps(opts), r, meta))
+                r = attack(b, view, 0, a.epochs, f"{m} {opts} eps {e}/255")
+                rows.append(row(m, json.dumps(opts), r, meta, eps255=e))
         save("explore", rows)
     elif a.stage == "purity":
         y = base.train.labels["fine"]
@@ -160,6 +166,51 @@ def main() -> None:
                 print(f"  {mode:<12} p={p:<3} purity fine {mf['purity']:.3f} NMI {mf['nmi']:.3f} "
                       f"purity coarse {mc['purity']:.3f}", flush=True)
         save("levers", rows)
+    elif a.stage == "attackers":  # is the textbook label-consistent shortcut visible to each candidate?
+        shortcut = protect_cached(base, "random-class", eps=eps, seed=0, labels="fine", p=10, progress=False)
+        for model in a.models.split(","):
+            for name, b in (("clean", base), ("random-class@fine", shortcut)):
+                r = attack(b, "fine", 0, a.epochs, f"{model} {name}", model=model)
+                rows.append(row(name, "fine" if name != "clean" else "—", r, b.meta(), model=model,
+                                attack_s=r["seconds"]))
+        save("attackers", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train)})
+    elif a.stage == "sweep":  # issue 8: every method × defense × view; worst case = the attacker's best defense
+        from ucs_lite.experiment import parse_method
+
+        for spec in a.methods.split(","):
+            m, lab = parse_method(spec)
+            b = base if m == "clean" else protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
+                                                         progress=False)
+            for view in ("fine", "coarse"):
+                for d in a.defenses.split(","):
+                    r = attack(b, view, 0, a.epochs, f"{spec} [{d}]", defense=d)
+                    rows.append(row(m, lab or "—", r, b.meta(), defense=d))
+        worst = {}
+        for r in rows:
+            k = (r["method"], r["built_from"], r["labels"])
+            if k not in worst or r["peak"] > worst[k]["peak"]:
+                worst[k] = r
+        summary = [{"method": k[0], "built_from": k[1], "labels": k[2], "worst_defense": v["defense"],
+                    "worst_peak": v["peak"], "worst_final": v["final"]} for k, v in worst.items()]
+        save("sweep", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
+                             "worst_case": summary})
+        md = ["| method | built from | labels | worst defense | worst peak | its final |", "|---|---|---|---|---|---|"]
+        md += [f"| {s['method']} | {s['built_from']} | {s['labels']} | {s['worst_defense']} | {s['worst_peak']:.3f} | "
+               f"{s['worst_final']:.3f} |" for s in summary]
+        atomic_write_bytes(RESULTS / "sweep_worst.md", ("\n".join(md) + "\n").encode())
+    elif a.stage == "survival":  # no attacker: how much of the noise each data-level defense passes through
+        from ucs_lite.defenses import noise_survival
+        from ucs_lite.experiment import parse_method
+
+        for spec in [m for m in a.methods.split(",") if m != "clean"]:
+            m, lab = parse_method(spec)
+            b = protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10, progress=False)
+            out = {"method": spec}
+            for d in ("jpeg:10", "jpeg:30", "jpeg:50", "grayscale", "blur:1"):
+                out[d] = noise_survival(base.train.images[:2000], b.train.images[:2000], d)
+            rows.append(out)
+            print("  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else v for k, v in out.items()), flush=True)
+        save("survival", rows, {"images": 2000})
     elif a.stage == "seeds":
         b = protect_cached(base, "uc", eps=eps, seed=0, p=10, progress=False)
         meta = b.meta()

@@ -110,6 +110,27 @@ def test_defenses_parse_and_apply(sample):
     assert np.array_equal(j.test.images, small.test.images)  # the test set is never touched by jpeg
 
 
+def test_noise_survival_separates_achromatic_from_colour_noise(sample):
+    from ucs_lite.defenses import noise_survival
+    from ucs_lite.noise.patterns import random_patterns
+
+    x = sample.train.images[:64]
+
+    def protect(gray: bool) -> np.ndarray:
+        d = random_patterns(1, x.shape[1:3], 16 / 255, 0, form="lowfreq", gray=gray)[0].transpose(1, 2, 0)
+        return np.clip(np.round(x + d * 255.0), 0, 255).astype(np.uint8)
+
+    gray, colour = protect(True), protect(False)
+    assert noise_survival(x, colour, "none") == pytest.approx(1.0)
+    assert noise_survival(x, gray, "grayscale") > 0.98  # grey(x + δ) = grey(x) + δ when δ is achromatic
+    assert noise_survival(x, colour, "grayscale") < 0.6
+    assert noise_survival(x, gray, "jpeg:10") > noise_survival(x, colour, "jpeg:10") + 0.2  # chroma subsampling
+    with pytest.raises(ValueError):
+        noise_survival(x, x, "jpeg:10")
+    with pytest.raises(ValueError):
+        noise_survival(x, gray[:10], "none")
+
+
 @pytest.mark.parametrize("defense", ["cutout", "mixup", "strong-aug", "adv-train:4", "blur:1"])
 def test_each_defense_trains(sample, defense):
     b = Bundle(sample.train.subset(np.arange(0, 1000, 10)), sample.test.subset(np.arange(0, 500, 10)))
@@ -122,3 +143,19 @@ def test_linear_probe_attacker(sample):
     r = evaluate(b, "coarse", model="linear-probe", probe_surrogate="tiny", progress=False, device="cpu")
     assert len(r["per_epoch"]) == 1 and 0.0 <= r["test_acc_final"] <= 1.0
     assert r["per_epoch"][0]["train_acc"] >= 0.6  # it fits its training features
+
+
+def test_protect_cache_keys_by_meaning(sample, tmp_path):
+    from ucs_lite.experiment import protect_cached
+
+    b = Bundle(sample.train.subset(np.arange(40)), sample.test.subset(np.arange(10)))
+    a = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine", form="lowfreq", dist="sign")
+    assert len(list((tmp_path / "protected").glob("*.npz"))) == 1
+    same = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine")  # defaults left out
+    assert len(list((tmp_path / "protected").glob("*.npz"))) == 1
+    assert np.array_equal(a.train.images, same.train.images)
+    other = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine", form="pixel")
+    assert len(list((tmp_path / "protected").glob("*.npz"))) == 2
+    assert not np.array_equal(a.train.images, other.train.images)
+    with pytest.raises(ValueError, match="unknown method"):
+        protect_cached(b, "nope", cache_dir=tmp_path)

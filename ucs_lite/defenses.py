@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .data import Bundle, ImageSet
 
-__all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense"]
+__all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense", "transform_images", "noise_survival"]
 
 DEFENSES = ("none", "jpeg:Q", "grayscale", "blur:σ", "cutout", "mixup", "strong-aug", "adv-train:ε")
 _DATA = ("jpeg", "grayscale", "blur")
@@ -67,20 +67,47 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(gaussian_filter(images.astype(np.float32), sigma=(0, sigma, sigma, 0)) + 0.5, 0, 255).astype(np.uint8)
 
 
+def transform_images(images: np.ndarray, spec: str) -> np.ndarray:
+    """The data-level part of ``spec`` (jpeg, grayscale, blur) applied to uint8 N×H×W×3 images;
+    batch-level parts are ignored. Returns uint8 N×H×W×3."""
+    x = images
+    for name, v in parse_defense(spec):
+        if name == "jpeg":
+            x = _jpeg(x, int(v))
+        elif name == "grayscale":
+            x = _grayscale(x)
+        elif name == "blur":
+            x = _blur(x, float(v))
+    return x
+
+
+def noise_survival(clean: np.ndarray, protected: np.ndarray, spec: str) -> float:
+    """How much of the added noise a data-level defense leaves in place, without training anything.
+
+    With δ = protected − clean and D the defense, returns the mean over images of
+    ⟨D(protected) − D(clean), δ⟩ / ‖δ‖²: 1 when D passes the noise unchanged, 0 when it removes it
+    (a linear D that scales the noise by a gives a). Both inputs uint8 N×H×W×3 of the same shape.
+    """
+    if clean.shape != protected.shape:
+        raise ValueError(f"clean {clean.shape} and protected {protected.shape} differ in shape")
+    d = protected.astype(np.float32) - clean.astype(np.float32)
+    out = transform_images(protected, spec).astype(np.float32) - transform_images(clean, spec).astype(np.float32)
+    energy = (d ** 2).reshape(len(d), -1).sum(1)
+    keep = energy > 0
+    if not keep.any():
+        raise ValueError("protected equals clean: there is no noise to measure")
+    gain = (out * d).reshape(len(d), -1).sum(1)[keep] / energy[keep]
+    return float(gain.mean())
+
+
 def apply_defense(bundle: Bundle, spec: str, seed: int = 0) -> Bundle:
     """The bundle with data-level defenses applied to its *training* images (grayscale also to the
     test images, as an attacker who trains on grey images tests on grey ones)."""
     parts = [(n, v) for n, v in parse_defense(spec) if n in _DATA]
     if not parts:
         return bundle
-    xtr, xte = bundle.train.images, bundle.test.images
-    for name, v in parts:
-        if name == "jpeg":
-            xtr = _jpeg(xtr, int(v))
-        elif name == "grayscale":
-            xtr, xte = _grayscale(xtr), _grayscale(xte)
-        elif name == "blur":
-            xtr = _blur(xtr, float(v))
+    xtr = transform_images(bundle.train.images, spec)
+    xte = _grayscale(bundle.test.images) if any(n == "grayscale" for n, _ in parts) else bundle.test.images
     tr = ImageSet(xtr, dict(bundle.train.labels), dict(bundle.train.class_names))
     te = ImageSet(xte, dict(bundle.test.labels), dict(bundle.test.class_names))
     return Bundle(tr, te, bundle.extras, bundle.source)

@@ -12,7 +12,8 @@ import numpy as np
 from .cluster import default_cache_dir
 from .data import Bundle, atomic_write_bytes
 
-__all__ = ["config_hash", "cached", "protect_cached", "compare", "parse_method", "library_versions", "provenance"]
+__all__ = ["config_hash", "cached", "protect_cached", "protect_all", "evaluate_cached", "compare", "worst_case",
+           "parse_method", "library_versions", "provenance"]
 
 
 def config_hash(config: dict) -> str:
@@ -56,14 +57,27 @@ def cached(kind: str, config: dict, compute: Callable[[], Any], cache_dir: str |
     return result
 
 
+def _same(a, b) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b) or (a is None and b is None)
+    except Exception:
+        return False
+
+
 def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | None = None, **kw) -> Bundle:
     """:func:`ucs_lite.protect.protect_bundle`, cached on disk by (data fingerprint, method, options)."""
     from .data import load_npz, save_npz
     from .protect import protect_bundle
 
+    from .noise.registry import METHODS, option_defaults
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    defaults = option_defaults(method)  # an option at its default and a left-out option share one entry
     cfg = {"data": bundle.train.fingerprint(), "test": bundle.test.fingerprint(), "method": method,
            **{k: (v if not hasattr(v, "name") else f"{v.name}@{getattr(v, 'resolution', '')}")
-              for k, v in kw.items() if k not in ("progress", "device")}}
+              for k, v in kw.items() if k not in ("progress", "device")
+              and not (k in defaults and _same(v, defaults[k]))}}
     path = Path(cache_dir or default_cache_dir()) / "protected" / f"{config_hash(cfg)}.npz"
     if path.is_file():
         try:
@@ -94,6 +108,25 @@ def parse_method(spec: str) -> tuple[str, str | None]:
     return m, (lab or None)
 
 
+def protect_all(bundle: Bundle, methods: list[str], eps: float = 16 / 255, p: int = 10, surrogate=None,
+                device: str = "auto", craft_options: dict | None = None, seed: int = 0,
+                progress: bool = True) -> dict[str, Bundle]:
+    """``{spec: protected bundle}`` for method specs such as ``clean``, ``uc``, ``random-class@coarse``
+    (``clean`` maps to ``bundle`` itself). Cached like :func:`protect_cached`; ``craft_options`` maps a
+    method name to extra options for it, e.g. ``{"uc": {"steps": 30}}``."""
+    from .surrogates import DEFAULT_SURROGATE
+
+    surrogate = surrogate or DEFAULT_SURROGATE
+    craft_options = craft_options or {}
+    out: dict[str, Bundle] = {}
+    for spec in methods:
+        m, lab = parse_method(spec)
+        out[spec] = bundle if m == "clean" else protect_cached(
+            bundle, m, eps=eps, seed=seed, labels=lab or "fine", surrogate=surrogate, p=p, device=device,
+            progress=progress, **craft_options.get(m, {}))
+    return out
+
+
 def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 12, seeds: list[int] = (0,),
             model: str = "small-cnn", eps: float = 16 / 255, p: int = 10, surrogate: str | None = None,
             device: str = "auto", defenses: list[str] = ("none",), craft_options: dict | None = None,
@@ -108,19 +141,11 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
     import pandas as pd
 
     from .attack import AttackConfig
-    from .surrogates import DEFAULT_SURROGATE
+    from .noise.registry import needs_labels
 
-    surrogate = surrogate or DEFAULT_SURROGATE
-    craft_options = craft_options or {}
     rows = []
-    protected: dict[str, Bundle] = {}
-    for spec in methods:
-        m, lab = parse_method(spec)
-        if m == "clean":
-            protected[spec] = bundle
-        else:
-            protected[spec] = protect_cached(bundle, m, eps=eps, seed=0, labels=lab or "fine", surrogate=surrogate,
-                                             p=p, device=device, progress=progress, **craft_options.get(m, {}))
+    protected = protect_all(bundle, methods, eps=eps, p=p, surrogate=surrogate, device=device,
+                            craft_options=craft_options, progress=progress)
     for spec, b in protected.items():
         m, lab = parse_method(spec)
         meta = b.meta()
@@ -129,8 +154,7 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
                 for seed in seeds:
                     cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
                     r = evaluate_cached(b, view, cfg, progress=progress)
-                    rows.append({"method": m, "built_from": lab or ("—" if m in ("clean", "uc", "random-cluster",
-                                                                                  "uc-official") else "fine"),
+                    rows.append({"method": m, "built_from": lab or ("fine" if needs_labels(m) else "—"),
                                  "labels": r["labels"], "defense": defense, "seed": seed, "n_classes": r["n_classes"],
                                  "chance": r["chance"], "test_acc_final": r["test_acc_final"],
                                  "test_acc_peak": r["test_acc_peak"], "psnr": meta.get("psnr", np.nan),

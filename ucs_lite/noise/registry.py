@@ -5,7 +5,7 @@ from ..data import ImageSet
 from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate
 from .base import Perturbation
 
-__all__ = ["METHODS", "craft", "needs_labels"]
+__all__ = ["METHODS", "craft", "needs_labels", "option_defaults"]
 
 METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
 _LABELLED = ("random-class", "em-class", "em-sample")
@@ -14,6 +14,28 @@ _LABELLED = ("random-class", "em-class", "em-sample")
 def needs_labels(method: str) -> bool:
     """Whether a method is built from the protector's labels."""
     return method in _LABELLED
+
+
+def option_defaults(method: str) -> dict:
+    """The default value of every option ``craft(method, ..., **options)`` passes on to the method's function
+    (e.g. ``{"steps": 60, "param": "lowfreq", ...}`` for ``uc``): used to key caches by meaning, so that an
+    option spelled out at its default and the same option left out are one entry."""
+    import inspect
+
+    from .em import craft_em
+    from .random import craft_random_class, craft_random_cluster
+    from .uc import craft_uc, craft_uc_official
+
+    fn = {"uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
+          "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
+    taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering"}
+    out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
+           if v.default is not inspect.Parameter.empty and k not in taken}
+    if method == "uc-robust":
+        out["gray"] = True
+    if method == "random-cluster":
+        out["feature_mode"] = "standardize"
+    return out
 
 
 def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, labels: str = "fine",
