@@ -19,7 +19,7 @@ __all__ = ["NOTEBOOKS", "PROFILES", "NOTEBOOK_DIR", "resolve", "setup", "load_da
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("00_quickstart", "01_label_consistency_failure", "02_clip_clustering", "03_crafting_cluster_noise",
-             "04_label_agnostic_evaluation")
+             "04_label_agnostic_evaluation", "05_countermeasures")
 
 #: Values a notebook parameter left at ``None`` takes, per profile.
 PROFILES: dict[str, dict] = {
