@@ -1,7 +1,7 @@
 """Feature-extraction throughput per surrogate and resolution (images/s, forward and forward+backward).
 
     python benchmarks/bench_features.py --quick      # CPU: effnet at 64/128/224 px, tiny; ~2 min
-Writes benchmarks/results/bench_features.json.
+Writes benchmarks/results/bench_features.json and bench_features.md.
 """
 from __future__ import annotations
 
@@ -70,6 +70,12 @@ def main() -> None:
            "torch": torch.__version__, "rows": rows}
     (ROOT / "results").mkdir(exist_ok=True)
     atomic_write_bytes(ROOT / "results" / "bench_features.json", json.dumps(out, indent=2).encode())
+    md = [f"{out['cpu']}, {a.threads} threads, device {dev}, torch {torch.__version__}", "",
+          "| surrogate | resolution | forward img/s | forward+backward img/s |", "|---|---|---|---|"]
+    md += [f"| {r['surrogate']} | {r['resolution'] or '—'} | " + (f"{r['fwd_img_s']:.0f} | {r['fwd_bwd_img_s']:.0f} |"
+           if "fwd_img_s" in r else f"unavailable: {r['skipped']} | |") for r in rows]
+    atomic_write_bytes(ROOT / "results" / "bench_features.md", ("\n".join(md) + "\n").encode())
+    print("\n".join(md))
 
 
 if __name__ == "__main__":

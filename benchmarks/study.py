@@ -11,6 +11,7 @@ only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table
     python benchmarks/study.py levers --ps 10,20   # cluster purity / NMI per feature preprocessing and p
     python benchmarks/study.py attackers    # issue 4: candidate attackers, clean vs class-wise shortcut
     python benchmarks/study.py sweep        # issue 8: methods × defenses × views, worst case per method
+    python benchmarks/study.py robust       # issue 8: which noise family keeps a shortcut after grayscale / JPEG
     python benchmarks/study.py survival     # issue 8: share of each method's noise a defense leaves (no training)
 Options: --epochs 12 --test-size 2000 --threads 2
 """
@@ -49,6 +50,25 @@ def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dic
     return r
 
 
+def train_throughput(model: str, threads: int, batches: int = 10, batch: int = 128) -> dict:
+    """Parameters and training images/s (forward+backward+SGD step, 32 px, batch 128) of an attacker model,
+    measured alone so the number does not depend on what else ran during the attacker runs."""
+    from ucs_lite.models import build_model
+
+    torch.set_num_threads(threads)
+    net = build_model(model, 10)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    for i in range(batches + 2):
+        if i == 2:
+            t = time.perf_counter()
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return {"params_m": sum(q.numel() for q in net.parameters()) / 1e6,
+            "train_img_s": batches * batch / (time.perf_counter() - t)}
+
+
 def with_assignment(base: Bundle, assignment: np.ndarray, eps: float, seed: int, form: str, tag: str) -> tuple[Bundle, dict]:
     """Random sign pattern per group of ``assignment`` (any grouping: true classes, noisy classes, K-means)."""
     from ucs_lite.cluster import Clustering
@@ -83,7 +103,7 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers", "attackers", "sweep", "survival"])
+    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers", "attackers", "sweep", "survival", "robust"])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
@@ -91,6 +111,8 @@ def main() -> None:
     ap.add_argument("--views", default="fine,coarse", help="label views for the purity stage")
     ap.add_argument("--fracs", default="0,0.3,0.6,0.9", help="purity stage: shares of images reassigned")
     ap.add_argument("--ps", default="10,20,50", help="purity stage: K-means p values")
+    ap.add_argument("--resolutions", default="224", help="levers stage: surrogate input resolutions")
+    ap.add_argument("--variants", default="", help="robust stage: extra 'method|labels|{json options}|defense;...'")
     ap.add_argument("--models", default="small-cnn,vgg-small,resnet18-quarter", help="attackers stage")
     ap.add_argument("--methods", default="clean,uc,uc-robust,random-class@fine", help="sweep stage")
     ap.add_argument("--defenses", default="none,jpeg:10,grayscale", help="sweep stage")
@@ -153,18 +175,20 @@ def main() -> None:
                          title="Attacker peak test accuracy vs cluster purity (random sign pattern per group)")
         fig.write_html(RESULTS / "purity.html", include_plotlyjs="cdn")
     elif a.stage == "levers":  # cluster purity / NMI for feature preprocessing × p (no attacker)
-        s = create_surrogate("imagenet:efficientnet_lite0", device="cpu")
-        feats = extract_features(s, base.train.images, progress=False)
-        for mode in ("none", "l2", "standardize", "pca-whiten"):
-            for p in [int(q) for q in a.ps.split(",")]:
-                c = fit_clusters(feats, p, seed=0, mode=mode)
-                mf = cluster_metrics(c.labels, base.train.labels["fine"])
-                mc = cluster_metrics(c.labels, base.train.labels["coarse"])
-                rows.append({"surrogate": s.name, "resolution": s.resolution, "mode": mode, "p": p,
-                             "purity_fine": mf["purity"], "nmi_fine": mf["nmi"], "ari_fine": mf["ari"],
-                             "purity_coarse": mc["purity"], "nmi_coarse": mc["nmi"]})
-                print(f"  {mode:<12} p={p:<3} purity fine {mf['purity']:.3f} NMI {mf['nmi']:.3f} "
-                      f"purity coarse {mc['purity']:.3f}", flush=True)
+        for res in [int(r) for r in a.resolutions.split(",")]:
+            s = create_surrogate("imagenet:efficientnet_lite0", device="cpu", resolution=res)
+            feats = extract_features(s, base.train.images, progress=False)
+            modes = ("none", "l2", "standardize", "pca-whiten") if res == 224 else ("l2", "standardize")
+            for mode in modes:
+                for p in [int(q) for q in a.ps.split(",")]:
+                    c = fit_clusters(feats, p, seed=0, mode=mode)
+                    mf = cluster_metrics(c.labels, base.train.labels["fine"])
+                    mc = cluster_metrics(c.labels, base.train.labels["coarse"])
+                    rows.append({"surrogate": s.name, "resolution": s.resolution, "mode": mode, "p": p,
+                                 "purity_fine": mf["purity"], "nmi_fine": mf["nmi"], "ari_fine": mf["ari"],
+                                 "purity_coarse": mc["purity"], "nmi_coarse": mc["nmi"]})
+                    print(f"  {res}px {mode:<12} p={p:<3} purity fine {mf['purity']:.3f} NMI {mf['nmi']:.3f} "
+                          f"purity coarse {mc['purity']:.3f}", flush=True)
         save("levers", rows)
     elif a.stage == "attackers":  # is the textbook label-consistent shortcut visible to each candidate?
         shortcut = protect_cached(base, "random-class", eps=eps, seed=0, labels="fine", p=10, progress=False)
@@ -173,7 +197,11 @@ def main() -> None:
                 r = attack(b, "fine", 0, a.epochs, f"{model} {name}", model=model)
                 rows.append(row(name, "fine" if name != "clean" else "—", r, b.meta(), model=model,
                                 attack_s=r["seconds"]))
-        save("attackers", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train)})
+        speed = {m: train_throughput(m, a.threads) for m in a.models.split(",")}
+        for r in rows:
+            r.update(speed[r["model"]])
+        save("attackers", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
+                                 "throughput_threads": a.threads})
     elif a.stage == "sweep":  # issue 8: every method × defense × view; worst case = the attacker's best defense
         from ucs_lite.experiment import parse_method
 
@@ -198,6 +226,20 @@ def main() -> None:
         md += [f"| {s['method']} | {s['built_from']} | {s['labels']} | {s['worst_defense']} | {s['worst_peak']:.3f} | "
                f"{s['worst_final']:.3f} |" for s in summary]
         atomic_write_bytes(RESULTS / "sweep_worst.md", ("\n".join(md) + "\n").encode())
+    elif a.stage == "robust":  # random patterns (no optimisation): colour vs achromatic, block size; fine view
+        g4, g2 = {"gray": True, "lowfreq_res": 8}, {"gray": True, "lowfreq_res": 16}
+        variants = ([("uc-robust", "—", {"lowfreq_res": 8}, d) for d in ("none", "jpeg:10", "grayscale")]
+                    + [("random-cluster", "—", g4, "none"), ("random-class", "fine", g4, "none")]
+                    + [("random-cluster", "—", g2, d) for d in ("none", "jpeg:10", "grayscale")])
+        for extra in [v for v in a.variants.split(";") if v.strip()]:
+            m, lab, opts, d = extra.split("|")
+            variants.append((m, lab, json.loads(opts), d))
+        for m, lab, opts, d in variants:
+            b = protect_cached(base, m, eps=eps, seed=0, labels=lab if lab != "—" else "fine", p=10, progress=False,
+                               **opts)
+            r = attack(b, "fine", 0, a.epochs, f"{m}@{lab} {opts} [{d}]", defense=d)
+            rows.append(row(m, lab, r, b.meta(), options=json.dumps(opts), defense=d))
+        save("robust", rows)
     elif a.stage == "survival":  # no attacker: how much of the noise each data-level defense passes through
         from ucs_lite.defenses import noise_survival
         from ucs_lite.experiment import parse_method

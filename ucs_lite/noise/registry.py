@@ -9,6 +9,10 @@ __all__ = ["METHODS", "craft", "needs_labels", "option_defaults"]
 
 METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
 _LABELLED = ("random-class", "em-class", "em-sample")
+#: ``uc-robust``: achromatic δ in 2-px blocks (16×16 values on a 32-px image). Measured (docs/results.md,
+#: countermeasures): achromatic noise survives grayscale exactly; 2-px achromatic blocks form a shortcut as strong
+#: as ``uc``'s 4-px colour blocks, 4-px achromatic blocks a much weaker one.
+ROBUST_LOWFREQ_RES = 16
 
 
 def needs_labels(method: str) -> bool:
@@ -32,7 +36,7 @@ def option_defaults(method: str) -> dict:
     out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
            if v.default is not inspect.Parameter.empty and k not in taken}
     if method == "uc-robust":
-        out["gray"] = True
+        out.update(gray=True, lowfreq_res=ROBUST_LOWFREQ_RES)
     if method == "random-cluster":
         out["feature_mode"] = "standardize"
     return out
@@ -66,7 +70,8 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
     if method == "uc":
         return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "uc-robust":
-        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **{"gray": True, **options})
+        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress,
+                        **{"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES, **options})
     if method == "uc-official":
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     mode = options.pop("feature_mode", "standardize")

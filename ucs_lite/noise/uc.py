@@ -87,8 +87,9 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
         steps: optimisation steps (0 = random structured pattern per cluster, no optimisation).
         batch_per_cluster: images of each cluster per step (p × this go through the surrogate).
         data: ``own`` (each δ_k sees its cluster's images) or ``all`` (every image, as the released code).
-        gray: achromatic δ (one value for the three channels; ``lowfreq``/``pixel`` only) — the
-            ``uc-robust`` variant, which survives grayscale conversion and JPEG's chroma subsampling.
+        gray: achromatic δ (one value for the three channels; ``lowfreq``/``pixel`` only) — with
+            ``lowfreq_res=16`` the ``uc-robust`` variant, which survives grayscale conversion and JPEG's
+            chroma subsampling.
         clustering: reuse a clustering (e.g. to compare parametrisations on the same clusters).
         checkpoint / resume: save state every ``checkpoint_every`` steps; with ``resume`` continue from
             it. Batches come from a per-step seeded generator, so a resumed run gives the same δ.
