@@ -12,6 +12,7 @@ only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table
     python benchmarks/study.py attackers    # issue 4: candidate attackers, clean vs class-wise shortcut
     python benchmarks/study.py sweep        # issue 8: methods × defenses × views, worst case per method
     python benchmarks/study.py robust       # issue 8: which noise family keeps a shortcut after grayscale / JPEG
+    python benchmarks/study.py figures      # plotly figures (html) from the saved JSON of purity, levers, sweep
     python benchmarks/study.py survival     # issue 8: share of each method's noise a defense leaves (no training)
 Options: --epochs 12 --test-size 2000 --threads 2
 """
@@ -101,22 +102,55 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
             "craft_s": meta.get("seconds", 0.0), **extra}
 
 
+def figures() -> None:
+    """Write benchmarks/results/{purity,levers,sweep}.html from the stored JSON (no computation)."""
+    import pandas as pd
+    import plotly.express as px
+
+    def rows(stage: str) -> pd.DataFrame | None:
+        f = RESULTS / f"{stage}.json"
+        return pd.DataFrame(json.loads(f.read_text())["rows"]) if f.is_file() else None
+
+    if (df := rows("purity")) is not None:
+        fig = px.scatter(df, x="purity_fine", y="peak", color="labels", hover_name="method", text="method",
+                         title="Attacker peak accuracy vs cluster purity (random sign pattern per group, fine labels)",
+                         labels={"purity_fine": "purity w.r.t. fine labels", "peak": "attacker peak test accuracy"},
+                         template="plotly_white")
+        fig.update_traces(textposition="top center", textfont_size=9)
+        fig.write_html(RESULTS / "purity.html", include_plotlyjs="cdn")
+    if (df := rows("levers")) is not None:
+        df["setting"] = df["resolution"].astype(str) + " px, p=" + df["p"].astype(str)
+        fig = px.bar(df, x="setting", y="purity_fine", color="mode", barmode="group", range_y=[0, 1],
+                     hover_data=["nmi_fine", "purity_coarse"], template="plotly_white",
+                     title="K-means purity (fine labels) per surrogate resolution, p and feature preprocessing")
+        fig.write_html(RESULTS / "levers.html", include_plotlyjs="cdn")
+    if (df := rows("sweep")) is not None:
+        df["training data"] = df["method"] + df["built_from"].map(lambda b: "" if b == "—" else f"@{b}")
+        fig = px.bar(df, x="training data", y="peak", color="defense", barmode="group", facet_col="labels",
+                     range_y=[0, 1], template="plotly_white",
+                     title="Attacker peak accuracy per countermeasure (worst case = highest bar per method)")
+        fig.write_html(RESULTS / "sweep.html", include_plotlyjs="cdn")
+    print("figures written to", RESULTS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers", "attackers", "sweep", "survival", "robust"])
+    ap.add_argument("stage", choices=["table", "explore", "purity", "seeds", "levers", "attackers", "sweep", "survival", "robust", "figures"])
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--views", default="fine,coarse", help="label views for the purity stage")
+    ap.add_argument("--seeds", default=None, help="attacker seeds (default: 0,1,2 for seeds, 0 for sweep)")
+    ap.add_argument("--views", default="fine,coarse", help="label views for the purity and sweep stages")
     ap.add_argument("--fracs", default="0,0.3,0.6,0.9", help="purity stage: shares of images reassigned")
     ap.add_argument("--ps", default="10,20,50", help="purity stage: K-means p values")
+    ap.add_argument("--name", default=None, help="sweep stage: results file name (default: sweep)")
     ap.add_argument("--resolutions", default="224", help="levers stage: surrogate input resolutions")
     ap.add_argument("--variants", default="", help="robust stage: extra 'method|labels|{json options}|defense;...'")
     ap.add_argument("--models", default="small-cnn,vgg-small,resnet18-quarter", help="attackers stage")
     ap.add_argument("--methods", default="clean,uc,uc-robust,random-class@fine", help="sweep stage")
     ap.add_argument("--defenses", default="none,jpeg:10,grayscale", help="sweep stage")
     a = ap.parse_args()
+    a.seeds = a.seeds or ("0" if a.stage == "sweep" else "0,1,2")
     torch.set_num_threads(a.threads)
     full = load("shared")
     base = Bundle(full.train, full.test.balanced_subset(a.test_size, seed=0), full.extras, full.source)
@@ -209,23 +243,26 @@ def main() -> None:
             m, lab = parse_method(spec)
             b = base if m == "clean" else protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
                                                          progress=False)
-            for view in ("fine", "coarse"):
+            for view in a.views.split(","):
                 for d in a.defenses.split(","):
-                    r = attack(b, view, 0, a.epochs, f"{spec} [{d}]", defense=d)
-                    rows.append(row(m, lab or "—", r, b.meta(), defense=d))
-        worst = {}
+                    for seed in [int(q) for q in a.seeds.split(",")]:
+                        r = attack(b, view, seed, a.epochs, f"{spec} [{d}]", defense=d)
+                        rows.append(row(m, lab or "—", r, b.meta(), defense=d))
+        worst = {}  # per method, view and attacker seed: the countermeasure that gave the highest peak
         for r in rows:
-            k = (r["method"], r["built_from"], r["labels"])
+            k = (r["method"], r["built_from"], r["labels"], r["seed"])
             if k not in worst or r["peak"] > worst[k]["peak"]:
                 worst[k] = r
-        summary = [{"method": k[0], "built_from": k[1], "labels": k[2], "worst_defense": v["defense"],
+        summary = [{"method": k[0], "built_from": k[1], "labels": k[2], "seed": k[3], "worst_defense": v["defense"],
                     "worst_peak": v["peak"], "worst_final": v["final"]} for k, v in worst.items()]
-        save("sweep", rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
+        name = a.name or "sweep"
+        save(name, rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
                              "worst_case": summary})
-        md = ["| method | built from | labels | worst defense | worst peak | its final |", "|---|---|---|---|---|---|"]
-        md += [f"| {s['method']} | {s['built_from']} | {s['labels']} | {s['worst_defense']} | {s['worst_peak']:.3f} | "
-               f"{s['worst_final']:.3f} |" for s in summary]
-        atomic_write_bytes(RESULTS / "sweep_worst.md", ("\n".join(md) + "\n").encode())
+        md = ["| method | built from | labels | attacker seed | worst defense | worst peak | its final |",
+              "|---|---|---|---|---|---|---|"]
+        md += [f"| {s['method']} | {s['built_from']} | {s['labels']} | {s['seed']} | {s['worst_defense']} | "
+               f"{s['worst_peak']:.3f} | {s['worst_final']:.3f} |" for s in summary]
+        atomic_write_bytes(RESULTS / f"{name}_worst.md", ("\n".join(md) + "\n").encode())
     elif a.stage == "robust":  # random patterns (no optimisation): colour vs achromatic, block size; fine view
         g4, g2 = {"gray": True, "lowfreq_res": 8}, {"gray": True, "lowfreq_res": 16}
         variants = ([("uc-robust", "—", {"lowfreq_res": 8}, d) for d in ("none", "jpeg:10", "grayscale")]
@@ -240,6 +277,9 @@ def main() -> None:
             r = attack(b, "fine", 0, a.epochs, f"{m}@{lab} {opts} [{d}]", defense=d)
             rows.append(row(m, lab, r, b.meta(), options=json.dumps(opts), defense=d))
         save("robust", rows)
+    elif a.stage == "figures":
+        figures()
+        return
     elif a.stage == "survival":  # no attacker: how much of the noise each data-level defense passes through
         from ucs_lite.defenses import noise_survival
         from ucs_lite.experiment import parse_method

@@ -159,3 +159,14 @@ def test_protect_cache_keys_by_meaning(sample, tmp_path):
     assert not np.array_equal(a.train.images, other.train.images)
     with pytest.raises(ValueError, match="unknown method"):
         protect_cached(b, "nope", cache_dir=tmp_path)
+
+
+def test_changed_method_definition_is_not_served_from_cache(sample, tmp_path, monkeypatch):
+    from ucs_lite.experiment import protect_cached
+    from ucs_lite.noise import registry
+
+    b = Bundle(sample.train.subset(np.arange(40)), sample.test.subset(np.arange(10)))
+    protect_cached(b, "random-class", cache_dir=tmp_path, labels="fine")
+    monkeypatch.setitem(registry.DEFINITION, "random-class", 2)  # as if its defaults had changed
+    protect_cached(b, "random-class", cache_dir=tmp_path, labels="fine")
+    assert len(list((tmp_path / "protected").glob("*.npz"))) == 2

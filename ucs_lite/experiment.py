@@ -69,7 +69,7 @@ def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | N
     from .data import load_npz, save_npz
     from .protect import protect_bundle
 
-    from .noise.registry import METHODS, option_defaults
+    from .noise.registry import DEFINITION, METHODS, option_defaults
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -78,6 +78,8 @@ def protect_cached(bundle: Bundle, method: str, cache_dir: str | os.PathLike | N
            **{k: (v if not hasattr(v, "name") else f"{v.name}@{getattr(v, 'resolution', '')}")
               for k, v in kw.items() if k not in ("progress", "device")
               and not (k in defaults and _same(v, defaults[k]))}}
+    if method in DEFINITION:
+        cfg["definition"] = DEFINITION[method]
     path = Path(cache_dir or default_cache_dir()) / "protected" / f"{config_hash(cfg)}.npz"
     if path.is_file():
         try:

@@ -5,7 +5,7 @@ from ..data import ImageSet
 from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate
 from .base import Perturbation
 
-__all__ = ["METHODS", "craft", "needs_labels", "option_defaults"]
+__all__ = ["METHODS", "DEFINITION", "craft", "needs_labels", "option_defaults"]
 
 METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
 _LABELLED = ("random-class", "em-class", "em-sample")
@@ -13,6 +13,9 @@ _LABELLED = ("random-class", "em-class", "em-sample")
 #: countermeasures): achromatic noise survives grayscale exactly; 2-px achromatic blocks form a shortcut as strong
 #: as ``uc``'s 4-px colour blocks, 4-px achromatic blocks a much weaker one.
 ROBUST_LOWFREQ_RES = 16
+#: Bump a method's number whenever what its defaults produce changes: caches key on it, so results crafted
+#: under an older definition are never served for the new one (uc-robust 2: 2-px blocks, was 4-px).
+DEFINITION = {"uc-robust": 2}
 
 
 def needs_labels(method: str) -> bool:
