@@ -3,7 +3,7 @@
 | method | needs labels | groups | module |
 |---|---|---|---|
 | ``uc`` (Unlearnable Clusters, our default config) | no | K-means clusters | :mod:`.uc` |
-| ``uc-robust`` (UC with achromatic δ: survives grayscale and JPEG chroma subsampling) | no | clusters | :mod:`.uc` |
+| ``uc-robust`` (UC with achromatic δ in 2-px blocks: survives grayscale and JPEG chroma subsampling) | no | clusters | :mod:`.uc` |
 | ``uc-official`` (the authors' schedule: generators, all images, 224 px) | no | clusters | :mod:`.uc` |
 | ``random-cluster`` (one random pattern per cluster; the ablation) | no | clusters | :mod:`.random` |
 | ``random-class`` (one random pattern per protector class) | yes | classes | :mod:`.random` |
