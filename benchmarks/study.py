@@ -102,14 +102,14 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
             "craft_s": meta.get("seconds", 0.0), **extra}
 
 
-def figures() -> None:
-    """Write benchmarks/results/{purity,levers,sweep}.html from the stored JSON (no computation)."""
+def figures(stages: tuple[str, ...] = ("purity", "levers", "sweep")) -> None:
+    """Write benchmarks/results/<stage>.html for ``stages`` from their stored JSON (no computation)."""
     import pandas as pd
     import plotly.express as px
 
     def rows(stage: str) -> pd.DataFrame | None:
         f = RESULTS / f"{stage}.json"
-        return pd.DataFrame(json.loads(f.read_text())["rows"]) if f.is_file() else None
+        return pd.DataFrame(json.loads(f.read_text())["rows"]) if stage in stages and f.is_file() else None
 
     if (df := rows("purity")) is not None:
         fig = px.scatter(df, x="purity_fine", y="peak", color="labels", hover_name="method", text="method",
@@ -201,13 +201,7 @@ def main() -> None:
                 rows.append(row(name, "—", r, meta, purity_fine=m["purity"], nmi_fine=m["nmi"],
                                 purity_coarse=mc["purity"]))
         save("purity", rows)
-        import plotly.express as px
-        import pandas as pd
-
-        df = pd.DataFrame(rows)
-        fig = px.scatter(df, x="purity_fine", y="peak", color="labels", hover_name="method", symbol="labels",
-                         title="Attacker peak test accuracy vs cluster purity (random sign pattern per group)")
-        fig.write_html(RESULTS / "purity.html", include_plotlyjs="cdn")
+        figures(("purity",))
     elif a.stage == "levers":  # cluster purity / NMI for feature preprocessing × p (no attacker)
         for res in [int(r) for r in a.resolutions.split(",")]:
             s = create_surrogate("imagenet:efficientnet_lite0", device="cpu", resolution=res)
@@ -224,6 +218,7 @@ def main() -> None:
                     print(f"  {res}px {mode:<12} p={p:<3} purity fine {mf['purity']:.3f} NMI {mf['nmi']:.3f} "
                           f"purity coarse {mc['purity']:.3f}", flush=True)
         save("levers", rows)
+        figures(("levers",))
     elif a.stage == "attackers":  # is the textbook label-consistent shortcut visible to each candidate?
         shortcut = protect_cached(base, "random-class", eps=eps, seed=0, labels="fine", p=10, progress=False)
         for model in a.models.split(","):
@@ -248,13 +243,13 @@ def main() -> None:
                     for seed in [int(q) for q in a.seeds.split(",")]:
                         r = attack(b, view, seed, a.epochs, f"{spec} [{d}]", defense=d)
                         rows.append(row(m, lab or "—", r, b.meta(), defense=d))
-        worst = {}  # per method, view and attacker seed: the countermeasure that gave the highest peak
-        for r in rows:
-            k = (r["method"], r["built_from"], r["labels"], r["seed"])
-            if k not in worst or r["peak"] > worst[k]["peak"]:
-                worst[k] = r
-        summary = [{"method": k[0], "built_from": k[1], "labels": k[2], "seed": k[3], "worst_defense": v["defense"],
-                    "worst_peak": v["peak"], "worst_final": v["final"]} for k, v in worst.items()]
+        import pandas as pd
+
+        from ucs_lite.experiment import worst_case
+
+        # per method, view and attacker seed: the countermeasure that gave the highest peak
+        df = pd.DataFrame(rows).rename(columns={"peak": "test_acc_peak", "final": "test_acc_final"})
+        summary = worst_case(df, by=("method", "built_from", "labels", "seed")).to_dict("records")
         name = a.name or "sweep"
         save(name, rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
                              "worst_case": summary})

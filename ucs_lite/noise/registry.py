@@ -5,7 +5,7 @@ from ..data import ImageSet
 from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate
 from .base import Perturbation
 
-__all__ = ["METHODS", "DEFINITION", "craft", "needs_labels", "option_defaults"]
+__all__ = ["METHODS", "DEFINITION", "PRESETS", "craft", "needs_labels", "option_defaults"]
 
 METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
 _LABELLED = ("random-class", "em-class", "em-sample")
@@ -16,6 +16,8 @@ ROBUST_LOWFREQ_RES = 16
 #: Bump a method's number whenever what its defaults produce changes: caches key on it, so results crafted
 #: under an older definition are never served for the new one (uc-robust 2: 2-px blocks, was 4-px).
 DEFINITION = {"uc-robust": 2}
+#: Options a method name fixes on top of its function's defaults (what ``craft`` passes unless overridden).
+PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"}}
 
 
 def needs_labels(method: str) -> bool:
@@ -26,23 +28,22 @@ def needs_labels(method: str) -> bool:
 def option_defaults(method: str) -> dict:
     """The default value of every option ``craft(method, ..., **options)`` passes on to the method's function
     (e.g. ``{"steps": 60, "param": "lowfreq", ...}`` for ``uc``): used to key caches by meaning, so that an
-    option spelled out at its default and the same option left out are one entry."""
+    option spelled out at its default and the same option left out are one entry. Raises ValueError for an
+    unknown method."""
     import inspect
 
     from .em import craft_em
     from .random import craft_random_class, craft_random_cluster
     from .uc import craft_uc, craft_uc_official
 
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fn = {"uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
           "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
     taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering"}
     out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
            if v.default is not inspect.Parameter.empty and k not in taken}
-    if method == "uc-robust":
-        out.update(gray=True, lowfreq_res=ROBUST_LOWFREQ_RES)
-    if method == "random-cluster":
-        out["feature_mode"] = "standardize"
-    return out
+    return {**out, **PRESETS.get(method, {})}
 
 
 def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, labels: str = "fine",
@@ -73,10 +74,9 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
     if method == "uc":
         return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "uc-robust":
-        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress,
-                        **{"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES, **options})
+        return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **{**PRESETS[method], **options})
     if method == "uc-official":
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
-    mode = options.pop("feature_mode", "standardize")
+    mode = options.pop("feature_mode", PRESETS[method]["feature_mode"])
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
     return craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)
