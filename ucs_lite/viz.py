@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = [
-    "record", "recorded", "RECORD_ENV",
+    "configure_renderer", "record", "recorded", "RECORD_ENV",
     "accuracy_curves", "accuracy_bars", "project_2d", "projection_scatter", "mosaic", "image_grid",
     "cluster_grid", "delta_to_image", "delta_grid", "loss_curve", "metric_vs_p", "cluster_label_heatmap",
     "protect_with_eps", "eps_slider", "cluster_browser",
@@ -23,6 +23,25 @@ __all__ = [
 
 RECORD_ENV = "UCS_LITE_RECORD"
 _RECORDED: dict[str, object] = {}
+
+
+# ---------------------------------------------------------------- figures that survive the kernel
+
+def configure_renderer() -> str:
+    """Make ``fig.show()`` work live AND in saved notebooks: outside Colab, every figure is output both as
+    plotly's own MIME type (interactive in JupyterLab / VS Code) and as HTML with plotly.js inlined once per
+    notebook (what ``jupyter nbconvert --to html`` keeps, so an executed notebook under ``runs/`` shows its
+    figures offline, without a kernel or a network). On Colab, whose output frames are separate, plotly's
+    own ``colab`` renderer is kept. Returns the renderer string in use."""
+    import sys
+
+    import plotly.io as pio
+
+    if "google.colab" in sys.modules:
+        pio.renderers.default = "colab"
+    else:
+        pio.renderers.default = "plotly_mimetype+notebook"
+    return pio.renderers.default
 
 
 # ---------------------------------------------------------------- headline numbers
