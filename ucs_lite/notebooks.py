@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["NOTEBOOKS", "PROFILES", "NOTEBOOK_DIR", "resolve", "setup", "load_data", "get_surrogate",
-           "perturbation_cached", "attack_cached", "random_cluster_purity", "Claims", "run_notebooks", "find_notebooks"]
+           "perturbation_cached", "attack_cached", "random_cluster_purity", "Claims", "run_notebooks", "find_notebooks",
+           "keep_static_views"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("00_quickstart", "01_label_consistency_failure", "02_clip_clustering", "03_crafting_cluster_noise",
@@ -274,6 +275,26 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def keep_static_views(path: str | os.PathLike) -> int:
+    """In an executed notebook, drop the live-widget part of every output that also carries a static HTML view
+    (see :func:`ucs_lite.viz._with_static_view`), so ``jupyter nbconvert --to html`` shows the picture; widget
+    state is not saved by papermill, so the live part would export as an empty placeholder. Returns the number
+    of outputs changed."""
+    import nbformat
+
+    nbk = nbformat.read(str(path), as_version=4)
+    changed = 0
+    for cell in nbk.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data and "text/html" in data:
+                del data["application/vnd.jupyter.widget-view+json"]
+                changed += 1
+    if changed:
+        nbformat.write(nbk, str(path))
+    return changed
+
+
 def run_notebooks(names=None, params: dict | None = None, out_root: str | os.PathLike = "runs",
                   notebook_dir: str | os.PathLike | None = None, kernel_name: str | None = None,
                   timeout: int | None = None, progress: bool = True) -> dict:
@@ -334,6 +355,8 @@ def run_notebooks(names=None, params: dict | None = None, out_root: str | os.Pat
             else:
                 os.environ[RECORD_ENV] = old
         seconds = time.time() - t0
+        if executed.is_file():
+            keep_static_views(executed)
         numbers = {}
         if rec_path.is_file():
             try:

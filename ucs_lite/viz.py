@@ -340,15 +340,30 @@ def protect_with_eps(images: np.ndarray, delta: np.ndarray, assignment: np.ndarr
 
 def _png(img: np.ndarray, scale: int = 1) -> bytes:
     """uint8 H×W×3 -> PNG bytes (nearest-neighbour upscaled ``scale``×)."""
-    import io
+    from .report import png_bytes
 
-    from PIL import Image
+    return png_bytes(np.ascontiguousarray(img), scale)
 
-    if scale > 1:
-        img = img.repeat(scale, 0).repeat(scale, 1)
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="PNG")
-    return buf.getvalue()
+
+def _with_static_view(children: list, images: list, info) -> "object":
+    """A ``VBox`` of ``children`` that also carries a static HTML snapshot of itself (``info``'s HTML and the
+    current PNGs of ``images``) in its display data. Live front ends show the widget; a notebook saved by
+    :func:`ucs_lite.notebooks.run_notebooks` keeps the snapshot instead, so an HTML export shows the picture
+    rather than an empty widget placeholder."""
+    import base64
+
+    import ipywidgets as W
+
+    class StaticFallbackBox(W.VBox):
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs) or {}
+            pngs = "".join(f'<img src="data:image/png;base64,{base64.b64encode(im.value).decode()}">'
+                           for im in images if im.value)
+            data["text/html"] = (f"<div>{info.value}<br>{pngs}<br><small>(static view of an interactive widget: "
+                                 f"run the notebook to use it)</small></div>")
+            return data
+
+    return StaticFallbackBox(children)
 
 
 def eps_slider(images: np.ndarray, delta: np.ndarray, assignment: np.ndarray, eps: float, max_eps255: int = 32,
@@ -384,7 +399,7 @@ def eps_slider(images: np.ndarray, delta: np.ndarray, assignment: np.ndarray, ep
 
     slider.observe(render, names="value")
     render()
-    box = W.VBox([slider, info, image, caption])
+    box = _with_static_view([slider, info, image, caption], [image], info)
     box.slider, box.info, box.image = slider, info, image
     return box
 
@@ -428,6 +443,7 @@ def cluster_browser(images: np.ndarray, clusters: np.ndarray, protected: np.ndar
 
     dropdown.observe(render, names="value")
     render()
-    box = W.VBox([dropdown, info] + ([delta_image] if delta is not None and eps is not None else []) + [image])
+    shown = [delta_image] if delta is not None and eps is not None else []
+    box = _with_static_view([dropdown, info] + shown + [image], shown + [image], info)
     box.dropdown, box.info, box.delta_image, box.image = dropdown, info, delta_image, image
     return box
