@@ -129,4 +129,4 @@ def test_flat_folder_and_corrupt_file(tmp_path):
 def test_load_spec_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load(tmp_path / "nothing.npz")
-    assert len(load("sample").train) == 1000
+    assert (len(load("sample").train), len(load("sample").test)) == (4000, 1000)
