@@ -195,11 +195,11 @@ def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = 
             "<p class=\"note\">removed = (clean − protected) / (clean − chance), on peak accuracy: 1 means nothing "
             "learnable is left, 0 means no protection.</p>",
             "<h2>Accuracy per epoch</h2>", R.figure_div(_figures(results, names, chance), include_plotlyjs=True),
-            "<h2>Clean vs protected images</h2><p class=\"note\">One training image per class, 4× enlarged; the noise "
+            "<h2>Clean vs protected images</h2><p class=\"note\">One training image per class, 3× enlarged; the noise "
             f"is bounded by ε = {cfg['eps255']:g}/255 per pixel.</p>"]
     body += [R.image_tag(strip(protected[m].train.images[idx]), f"{names[m]}" + (
         "" if m == "clean" else f" — PSNR {protected[m].meta()['psnr']:.1f} dB, SSIM {protected[m].meta()['ssim']:.3f}"),
-        scale=4) + "<br>" for m in specs]
+        scale=3) + "<br>" for m in specs]
     big = reference.get("large_scale")
     if big:
         body += ["<h2>At a larger scale (stored result)</h2>",
