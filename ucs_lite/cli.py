@@ -213,7 +213,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(a.data, a.out_root, epochs=a.epochs, surrogate=a.surrogate, device=a.device, seed=a.seed,
-             progress=not a.quiet)
+             n_train=a.train_size, progress=not a.quiet)
     return 0
 
 
@@ -301,9 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("demo", help="protect the embedded sample and attack it (outputs under runs/)")
+    p = sub.add_parser("demo", help="the label-agnostic story in ~3 minutes: runs/demo-*/report.html")
     p.add_argument("--data", default="sample")
-    p.add_argument("--epochs", type=_pos_int, default=12)
+    p.add_argument("--epochs", type=_pos_int, default=None, help="attacker epochs (default: the demo's, 12)")
+    p.add_argument("--train-size", type=_pos_int, default=None, help="training images (default: the demo's, 4000)")
     p.add_argument("--surrogate", default=DEFAULT_SURROGATE)
     p.add_argument("--out-root", default="runs")
     common(p)
