@@ -1,33 +1,27 @@
-"""Measure the demo's contrasts over attacker seeds, and write what the demo report quotes.
+"""The demo's contrasts over attacker seeds and torch threads, and what the demo report quotes.
 
-    python benchmarks/demo_seeds.py [--seeds 0,1,2] [--threads 2]
+    python benchmarks/claims.py run --threads 1      # and --threads 2: notebook 00 = the demo's configuration
+    python benchmarks/demo_seeds.py                  # → benchmarks/results/demo_seeds.{json,md}, ucs_lite/assets/reference_results.json
 
-Runs the demo's configuration (``ucs_lite.demo.DEMO``: embedded sample, class-wise noise from fine and from
-coarse labels, UC, small-CNN attacker with fine labels) for each attacker seed, and writes
-
-* ``benchmarks/results/demo_seeds.json`` / ``.md``: every run, and for each difference the demo states its
-  per-seed values, mean, spread (max − min over seeds) and whether mean ≥ 2 × spread;
-* ``ucs_lite/assets/reference_results.json``: those differences plus the stored larger-scale result
-  (``benchmarks/results/table.json`` and ``seeds.json``), which the demo report quotes.
+Notebook 00 runs exactly the demo's configuration (``ucs_lite.demo.DEMO``, read from the ``cpu-quick``
+profile), so the demo's seed spread is measured by ``benchmarks/claims.py``'s runs of it: attacker seeds 0–4,
+torch threads 1 and 2, cold caches. This script reads those runs' recorded numbers (``runs/claims-t*/``) and
+writes, for each difference the demo states, its values per (threads, seed), mean, spread (the larger of the
+two methods' max − min over seeds, per thread count) and whether mean ≥ 2 × spread; plus the stored
+larger-scale result (``benchmarks/results/table.json`` and ``seeds.json``) that the report shows beside it.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
-import torch
-
-from ucs_lite.attack import AttackConfig
-from ucs_lite.data import atomic_write_bytes, load
-from ucs_lite.demo import DEMO, DEMO_METHODS
-from ucs_lite.experiment import evaluate_cached, protect_all
-from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate
-
 ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
 ASSETS = ROOT / "ucs_lite" / "assets"
+#: notebook 00's recorded number for each demo method
+RECORDED = {"clean": "clean_peak", "random-class@fine": "fine_built_peak", "random-class@coarse": "coarse_built_peak",
+            "uc": "uc_peak"}
 #: (name, larger, smaller): the differences the demo states (peak accuracy, larger minus smaller)
 DIFFERENCES = (("clean_vs_fine_built", "clean", "random-class@fine"),
                ("coarse_built_vs_fine_built", "random-class@coarse", "random-class@fine"),
@@ -41,11 +35,10 @@ def large_scale() -> dict:
     seeds = json.loads((RESULTS / "seeds.json").read_text())["rows"]
 
     def peak(method, built_from, rows):
-        vals = [r["peak"] for r in rows if r["method"] == method and r["built_from"] == built_from
-                and r["labels"] == "fine"]
-        return max(vals)
+        return max(r["peak"] for r in rows if r["method"] == method and r["built_from"] == built_from
+                   and r["labels"] == "fine")
 
-    return {"n_train": 10000, "epochs": 12, "seeds": "0-2 for uc, 0 for the others",
+    return {"n_train": 10000, "epochs": 12, "seeds": "0-2 for uc (worst), 0 for the others",
             "clean": peak("clean", "—", table), "random-class@fine": peak("random-class", "fine", table),
             "random-class@coarse": peak("random-class", "coarse", table), "uc": peak("uc", "—", seeds),
             "source": "Shared CIFAR-10 subset: 10,000 training / 2,000 test images, the same small-CNN attacker "
@@ -53,46 +46,46 @@ def large_scale() -> dict:
                       "docs/results.md)."}
 
 
+def collect() -> list[dict]:
+    """One row per notebook-00 run under ``runs/claims-t*``: threads, seed and the four peak accuracies."""
+    rows = []
+    for summary in sorted(RUNS.glob("claims-t*/*/summary.json")):
+        threads = int(summary.parent.parent.name.removeprefix("claims-t"))
+        for nbr in json.loads(summary.read_text())["notebooks"]:
+            if nbr["name"] == "00_quickstart" and all(v in nbr["numbers"] for v in RECORDED.values()):
+                rows.append({"threads": threads, "seed": nbr["params"]["seed"],
+                             **{m: nbr["numbers"][k] for m, k in RECORDED.items()}})
+    return rows
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    seeds = [int(s) for s in a.seeds.split(",")]
-    b = load("sample")
-    b.train = b.train.balanced_subset(DEMO["n_train"], seed=0) if DEMO["n_train"] < len(b.train) else b.train
-    b.test = b.test.balanced_subset(DEMO["n_test"], seed=0) if DEMO["n_test"] < len(b.test) else b.test
-    surr = create_surrogate(DEFAULT_SURROGATE, resolution=DEMO["surrogate_resolution"])
-    specs = [m for m, _ in DEMO_METHODS]
-    t0 = time.time()
-    prot = protect_all(b, specs, eps=DEMO["eps255"] / 255, p=DEMO["p"], surrogate=surr,
-                       craft_options={"uc": DEMO["uc"]}, progress=False)
-    craft_s = time.time() - t0
-    runs = []
-    for s in seeds:
-        for m in specs:
-            r = evaluate_cached(prot[m], DEMO["view"], AttackConfig(epochs=DEMO["epochs"], seed=s), progress=False)
-            runs.append({"method": m, "seed": s, "peak": r["test_acc_peak"], "final": r["test_acc_final"],
-                         "chance": r["chance"], "seconds": round(r["seconds"], 1)})
-            print(f"{m:22s} seed {s}: peak {r['test_acc_peak']:.3f} final {r['test_acc_final']:.3f}", flush=True)
-    peak = {(r["method"], r["seed"]): r["peak"] for r in runs}
+    from ucs_lite.data import atomic_write_bytes
+    from ucs_lite.demo import DEMO
+
+    runs = collect()
+    if not runs:
+        raise SystemExit("no notebook-00 runs under runs/claims-t*: run benchmarks/claims.py run first")
     diffs = {}
     for name, hi, lo in DIFFERENCES:
-        per_seed = [round(peak[(hi, s)] - peak[(lo, s)], 4) for s in seeds]
-        mean = sum(per_seed) / len(per_seed)
-        spread = max(max(peak[(m, s)] for s in seeds) - min(peak[(m, s)] for s in seeds) for m in (hi, lo))
-        diffs[name] = {"larger": hi, "smaller": lo, "per_seed": per_seed, "mean": round(mean, 4),
+        values = [round(r[hi] - r[lo], 4) for r in runs]
+        spread = max(max(r[m] for r in runs if r["threads"] == t) - min(r[m] for r in runs if r["threads"] == t)
+                     for m in (hi, lo) for t in {r["threads"] for r in runs})
+        mean = sum(values) / len(values)
+        diffs[name] = {"larger": hi, "smaller": lo, "values": values, "mean": round(mean, 4), "min": min(values),
                        "spread": round(spread, 4), "clear": mean >= 2 * spread}
-    out = {"config": DEMO, "seeds": seeds, "threads": a.threads, "craft_seconds": round(craft_s, 1), "runs": runs,
-           "differences": diffs,
-           "spread_definition": "the larger of the two methods' max − min peak accuracy over the attacker seeds"}
+    seeds = sorted({r["seed"] for r in runs})
+    out = {"config": DEMO, "runs": runs, "differences": diffs,
+           "spread_definition": "per thread count, the larger of the two methods' max − min peak accuracy over the "
+                                "attacker seeds; the largest over thread counts"}
     atomic_write_bytes(RESULTS / "demo_seeds.json", json.dumps(out, indent=2).encode())
-    lines = ["| difference (peak) | per seed | mean | spread | mean ≥ 2 × spread |", "|---|---|---|---|---|"]
-    lines += [f"| {d['larger']} − {d['smaller']} | {', '.join(f'{v:+.3f}' for v in d['per_seed'])} | "
-              f"{d['mean']:+.3f} | {d['spread']:.3f} | {'yes' if d['clear'] else 'no'} |" for d in diffs.values()]
+    lines = [f"Demo configuration (notebook 00), attacker seeds {seeds}, threads "
+             f"{sorted({r['threads'] for r in runs})}: {len(runs)} runs.", "",
+             "| difference (peak) | mean | smallest | spread | mean ≥ 2 × spread |", "|---|---|---|---|---|"]
+    lines += [f"| {d['larger']} − {d['smaller']} | {d['mean']:+.3f} | {d['min']:+.3f} | {d['spread']:.3f} | "
+              f"{'yes' if d['clear'] else 'no'} |" for d in diffs.values()]
     atomic_write_bytes(RESULTS / "demo_seeds.md", ("\n".join(lines) + "\n").encode())
-    ref = {"demo": {"config": DEMO, "seeds": seeds, "differences": diffs}, "large_scale": large_scale()}
+    ref = {"demo": {"config": DEMO, "seeds": f"{seeds[0]}-{seeds[-1]}", "differences": diffs},
+           "large_scale": large_scale()}
     atomic_write_bytes(ASSETS / "reference_results.json", json.dumps(ref, indent=2).encode())
     print("\n".join(lines))
 

@@ -1,7 +1,7 @@
 """Protection studies on the shared CIFAR-10 bundle (issues 3, 4, 9): which noise protects, against which
 label view, and how that depends on cluster purity.
 
-Every protected set and every attacker run is cached (ucs_lite.experiment.cached), so rerunning a stage
+Every protected set and every attacker run is cached (ucs_lite.cache), so rerunning a stage
 only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table, + .html figure).
 
     python benchmarks/study.py table        # issue 4: clean / baselines / UC × fine / coarse
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT.parent))
 from ucs_lite.attack import AttackConfig  # noqa: E402
 from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
 from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.experiment import evaluate_cached, protect_cached  # noqa: E402
+from ucs_lite import cache  # noqa: E402
 from ucs_lite.metrics import psnr  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.random import craft_random_cluster  # noqa: E402
@@ -45,7 +45,7 @@ RESULTS = ROOT / "results"
 def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dict:
     """Cached attacker run; prints one line."""
     c = AttackConfig(epochs=epochs, seed=seed, **cfg)
-    r = evaluate_cached(b, view, c, progress=False)
+    r = cache.evaluate(b, view, c, progress=False)
     print(f"  {tag:<42} {view:<7} seed {seed}: final {r['test_acc_final']:.3f} peak {r['test_acc_peak']:.3f} "
           f"({r['seconds']:.0f}s)", flush=True)
     return r
@@ -161,7 +161,7 @@ def main() -> None:
         specs = [("clean", None, {}), ("random-class", "fine", {}), ("random-class", "coarse", {}),
                  ("em-class", "coarse", {}), ("random-cluster", None, {}), ("uc", None, {})]
         for m, lab, opts in specs:
-            b = base if m == "clean" else protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
+            b = base if m == "clean" else cache.protect(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
                                                          progress=False, **opts)
             meta = b.meta()
             for view in ("fine", "coarse"):
@@ -172,7 +172,7 @@ def main() -> None:
         variants = [("random-cluster", {"form": "lowfreq"}, 16), ("random-cluster", {"form": "pixel"}, 16),
                     ("uc", {"param": "lowfreq", "steps": 60}, 16), ("random-cluster", {"form": "lowfreq"}, 8)]
         for m, opts, e in variants:
-            b = protect_cached(base, m, eps=e / 255, seed=0, p=10, progress=False, **opts)
+            b = cache.protect(base, m, eps=e / 255, seed=0, p=10, progress=False, **opts)
             meta = b.meta()
             for view in ("fine",):
                 r = attack(b, view, 0, a.epochs, f"{m} {opts} eps {e}/255")
@@ -220,7 +220,7 @@ def main() -> None:
         save("levers", rows)
         figures(("levers",))
     elif a.stage == "attackers":  # is the textbook label-consistent shortcut visible to each candidate?
-        shortcut = protect_cached(base, "random-class", eps=eps, seed=0, labels="fine", p=10, progress=False)
+        shortcut = cache.protect(base, "random-class", eps=eps, seed=0, labels="fine", p=10, progress=False)
         for model in a.models.split(","):
             for name, b in (("clean", base), ("random-class@fine", shortcut)):
                 r = attack(b, "fine", 0, a.epochs, f"{model} {name}", model=model)
@@ -236,7 +236,7 @@ def main() -> None:
 
         for spec in a.methods.split(","):
             m, lab = parse_method(spec)
-            b = base if m == "clean" else protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
+            b = base if m == "clean" else cache.protect(base, m, eps=eps, seed=0, labels=lab or "fine", p=10,
                                                          progress=False)
             for view in a.views.split(","):
                 for d in a.defenses.split(","):
@@ -267,7 +267,7 @@ def main() -> None:
             m, lab, opts, d = extra.split("|")
             variants.append((m, lab, json.loads(opts), d))
         for m, lab, opts, d in variants:
-            b = protect_cached(base, m, eps=eps, seed=0, labels=lab if lab != "—" else "fine", p=10, progress=False,
+            b = cache.protect(base, m, eps=eps, seed=0, labels=lab if lab != "—" else "fine", p=10, progress=False,
                                **opts)
             r = attack(b, "fine", 0, a.epochs, f"{m}@{lab} {opts} [{d}]", defense=d)
             rows.append(row(m, lab, r, b.meta(), options=json.dumps(opts), defense=d))
@@ -281,7 +281,7 @@ def main() -> None:
 
         for spec in [m for m in a.methods.split(",") if m != "clean"]:
             m, lab = parse_method(spec)
-            b = protect_cached(base, m, eps=eps, seed=0, labels=lab or "fine", p=10, progress=False)
+            b = cache.protect(base, m, eps=eps, seed=0, labels=lab or "fine", p=10, progress=False)
             out = {"method": spec}
             for d in ("jpeg:10", "jpeg:30", "jpeg:50", "grayscale", "blur:1"):
                 out[d] = noise_survival(base.train.images[:2000], b.train.images[:2000], d)
@@ -289,7 +289,7 @@ def main() -> None:
             print("  " + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else v for k, v in out.items()), flush=True)
         save("survival", rows, {"images": 2000})
     elif a.stage == "seeds":
-        b = protect_cached(base, "uc", eps=eps, seed=0, p=10, progress=False)
+        b = cache.protect(base, "uc", eps=eps, seed=0, p=10, progress=False)
         meta = b.meta()
         for view in ("fine", "coarse"):
             rc = attack(base, view, 0, a.epochs, "clean")  # clean reference (attacker seed 0)

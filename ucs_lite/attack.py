@@ -6,6 +6,7 @@ Label protocols (``labels=``): ``same`` (the protector's labels, read from the b
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass
 
@@ -14,14 +15,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import Bundle, ImageSet
+from .cluster import extract_features
+from .data import Bundle, DataError, ImageSet
+from .defenses import apply_defense, batch_defense
 from .models import build_model
-from .surrogates import resolve_device
+from .provenance import provenance
+from .surrogates import create_surrogate, resolve_device
 
-__all__ = ["AttackConfig", "evaluate", "resolve_view", "random_crop_flip", "chance_rate", "ATTACKERS"]
+__all__ = ["AttackConfig", "evaluate", "resolve_view", "random_crop_flip", "chance_rate", "validation_split",
+           "ATTACKERS", "VAL_FRACTION"]
 
 ATTACKERS = ("small-cnn", "resnet18", "resnet18-quarter", "vgg-small", "linear-probe")
 _MEAN, _STD = 0.5, 0.25
+#: Share of the test images held out as the clean validation split that picks ``test_acc_valsel``'s epoch.
+VAL_FRACTION = 0.2
 
 
 @dataclass
@@ -51,8 +58,30 @@ def resolve_view(bundle: Bundle, labels: str) -> str:
 
 
 def chance_rate(y_test: np.ndarray, n_classes: int) -> float:
-    """What a constant guess reaches: max(1/n, majority share of the test labels)."""
+    """What a constant guess reaches: max(1/n, majority share of the test labels). Raises ValueError when
+    there are no test labels or no classes (never NaN)."""
+    if len(y_test) == 0 or n_classes < 1:
+        raise ValueError(f"chance rate needs test labels and classes, got {len(y_test)} labels, {n_classes} classes")
     return float(max(1.0 / n_classes, np.bincount(y_test, minlength=n_classes).max() / len(y_test)))
+
+
+def validation_split(n_test: int, fraction: float = VAL_FRACTION, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint (validation, scored) index arrays over ``n_test`` test images: ``round(fraction · n)`` images
+    (at least 1, at most n − 1) chosen at random by ``seed`` pick an epoch, the rest score it. Needs n ≥ 2."""
+    if n_test < 2:
+        raise ValueError(f"a validation split needs at least 2 test images, got {n_test}")
+    n_val = min(n_test - 1, max(1, int(round(fraction * n_test))))
+    order = np.random.default_rng(seed).permutation(n_test)
+    return np.sort(order[:n_val]), np.sort(order[n_val:])
+
+
+def _epoch_scores(correct: np.ndarray, val: np.ndarray | None, scored: np.ndarray | None) -> dict:
+    """Per-epoch accuracies from a boolean vector over the test images: ``test_acc`` on all of them,
+    ``val_acc`` / ``heldout_acc`` on the validation / scored parts (absent without a split)."""
+    out = {"test_acc": float(correct.mean())}
+    if val is not None:
+        out["val_acc"], out["heldout_acc"] = float(correct[val].mean()), float(correct[scored].mean())
+    return out
 
 
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -79,21 +108,18 @@ def _as_tensor(s: ImageSet, size: int | None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _test_accuracy(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device, bs: int = 1000) -> float:
+def _test_correct(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, dev: torch.device,
+                  bs: int = 1000) -> np.ndarray:
+    """Boolean (N,): whether ``net`` classifies each test image right."""
     net.eval()
-    correct = 0
-    for s in range(0, len(x), bs):
-        correct += int((net(((x[s:s + bs].to(dev)) - _MEAN) / _STD).argmax(1).cpu() == y[s:s + bs]).sum())
-    return correct / max(1, len(x))
+    out = [(net(((x[s:s + bs].to(dev)) - _MEAN) / _STD).argmax(1).cpu() == y[s:s + bs]) for s in range(0, len(x), bs)]
+    return torch.cat(out).numpy()
 
 
-def _linear_probe(bundle: Bundle, view: str, cfg: AttackConfig, progress: bool) -> list[dict]:
+def _linear_probe(bundle: Bundle, view: str, cfg: AttackConfig, progress: bool, val, scored) -> list[dict]:
     """Pretrained-encoder attacker: logistic regression on frozen surrogate features (offline default
     surrogate). One 'epoch' = one full pass of L-BFGS; reported once."""
-    from sklearn.linear_model import LogisticRegression
-
-    from .cluster import extract_features
-    from .surrogates import create_surrogate
+    from sklearn.linear_model import LogisticRegression  # scikit-learn loads slowly: only when probing
 
     s = create_surrogate(cfg.probe_surrogate, device=cfg.device)
     ftr = extract_features(s, bundle.train.images, progress=progress)
@@ -102,8 +128,9 @@ def _linear_probe(bundle: Bundle, view: str, cfg: AttackConfig, progress: bool) 
     ytr, _ = bundle.train.view(view)
     yte, _ = bundle.test.view(view)
     clf = LogisticRegression(max_iter=300, C=0.5, random_state=cfg.seed).fit((ftr - mu) / sd, ytr)
-    return [{"epoch": 1, "train_acc": float(clf.score((ftr - mu) / sd, ytr)),
-             "test_acc": float(clf.score((fte - mu) / sd, yte)), "train_loss": float("nan")}]
+    correct = clf.predict((fte - mu) / sd) == yte
+    return [{"epoch": 1, "train_acc": float(clf.score((ftr - mu) / sd, ytr)), "train_loss": float("nan"),
+             **_epoch_scores(correct, val, scored)}]
 
 
 def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None = None, progress: bool = True,
@@ -111,14 +138,24 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
     """Train the attacker on ``bundle.train`` (protected or clean) with the ``labels`` view and test on
     the untouched ``bundle.test`` after every epoch.
 
-    Returns a JSON-ready dict: ``test_acc_final``, ``test_acc_peak``, ``per_epoch`` (epoch, train_loss,
-    train_acc, test_acc), ``labels``, ``n_classes``, ``chance``, ``seconds``, ``config``, ``method``.
+    ``config`` is never modified: ``overrides`` (e.g. ``epochs=3``) apply to a copy.
+
+    Returns a JSON-ready dict: ``test_acc_final`` (last epoch, all test images); ``test_acc_peak`` (the best
+    epoch **selected on the test images themselves**: optimistic, what the docs judge by); ``test_acc_valsel``
+    (the epoch a clean validation split would pick: :data:`VAL_FRACTION` of the test images, chosen by
+    :func:`validation_split`, pick the epoch, and the disjoint rest score it; ``None`` with < 2 test images);
+    ``per_epoch`` (epoch, train_loss, train_acc, test_acc, val_acc, heldout_acc), ``labels``, ``n_classes``,
+    ``chance``, ``seconds``, ``config``, ``method``. Raises :class:`~ucs_lite.data.DataError` when the
+    bundle has no test images.
     """
-    cfg = config or AttackConfig()
-    for k, v in overrides.items():
-        if not hasattr(cfg, k):
-            raise TypeError(f"unknown attack option {k!r}")
-        setattr(cfg, k, v)
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(AttackConfig)})
+    if unknown:
+        raise TypeError(f"unknown attack option {unknown[0]!r}")
+    cfg = dataclasses.replace(config or AttackConfig(), **overrides)
+    if len(bundle.test) == 0:
+        raise DataError(f"{bundle.source or 'this bundle'}: no test images to score the attacker on (an image folder "
+                        "is read without a test split); hold some out: ucs-lite evaluate --test-fraction 0.2, "
+                        "or load(folder, test_fraction=0.2)")
     view = resolve_view(bundle, labels)
     side = cfg.size or min(bundle.train.images.shape[1:3])
     if cfg.model in ("small-cnn", "vgg-small") and side < 8:
@@ -127,11 +164,10 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
     ytr_np, names = bundle.train.view(view)
     yte_np, _ = bundle.test.view(view)
     n_classes = len(names)
+    val, scored = validation_split(len(yte_np)) if len(yte_np) >= 2 else (None, None)
     t0 = time.time()
-    from .defenses import apply_defense, batch_defense
-
     if cfg.model == "linear-probe":
-        per_epoch = _linear_probe(apply_defense(bundle, cfg.defense, cfg.seed), view, cfg, progress)
+        per_epoch = _linear_probe(apply_defense(bundle, cfg.defense, cfg.seed), view, cfg, progress, val, scored)
     else:
         dev = resolve_device(cfg.device)
         b = apply_defense(bundle, cfg.defense, cfg.seed)
@@ -164,19 +200,23 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
                 sched.step()
                 tot_loss += float(loss.detach()) * len(idx)
                 correct += int((out.argmax(1) == yb).sum())
-            acc = _test_accuracy(net, xte, yte, dev)
+            scores = _epoch_scores(_test_correct(net, xte, yte, dev), val, scored)
             per_epoch.append({"epoch": epoch + 1, "train_loss": tot_loss / len(xtr), "train_acc": correct / len(xtr),
-                              "test_acc": acc})
-            bar.set_postfix(test_acc=f"{acc:.3f}")
+                              **scores})
+            bar.set_postfix(test_acc=f"{scores['test_acc']:.3f}")
     accs = [e["test_acc"] for e in per_epoch]
+    valsel = None
+    if val is not None and per_epoch:
+        best = int(np.argmax([e["val_acc"] for e in per_epoch]))  # the first epoch of the best validation score
+        valsel = per_epoch[best]["heldout_acc"]
     meta = bundle.meta()
-    from .experiment import provenance
-
     run = {"attack": {k: v for k, v in asdict(cfg).items() if k != "device"}, "labels": view,
            "train": bundle.train.fingerprint(), "test": bundle.test.fingerprint()}
     return {**provenance(run, cfg.seed, resolve_device(cfg.device)),
             "method": meta.get("method", "clean"), "labels": view, "n_classes": n_classes,
             "chance": chance_rate(yte_np, n_classes),
             "test_acc_final": accs[-1] if accs else float("nan"), "test_acc_peak": max(accs) if accs else float("nan"),
+            "test_acc_valsel": valsel, "peak_selected_on": "test",
+            "val_split": {"n_val": len(val), "n_scored": len(scored), "seed": 0} if val is not None else None,
             "per_epoch": per_epoch, "seconds": time.time() - t0, "config": asdict(cfg),
             "n_train": len(bundle.train), "n_test": len(bundle.test)}

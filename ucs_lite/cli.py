@@ -1,4 +1,6 @@
-"""``ucs-lite`` command line: protect, evaluate, compare, sweep, notebooks. Progress on stderr."""
+"""``ucs-lite`` command line: protect, evaluate, compare, sweep, notebooks, cache. Progress on stderr.
+
+Library imports happen inside the commands so that ``--help`` and argument errors answer without loading torch."""
 from __future__ import annotations
 
 import argparse
@@ -171,7 +173,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     out = _check_output(a.out, "--out", _input_paths(a.data)) if a.out else None
     if out and out.exists() and not a.overwrite:
         raise CliError(f"--out {out}: exists; choose another --out or pass --overwrite")
-    bundle = load(a.data)
+    if a.test_fraction is not None and not 0 < a.test_fraction < 1:
+        raise CliError(f"--test-fraction {a.test_fraction}: give a share between 0 and 1, e.g. 0.2")
+    bundle = load(a.data, test_fraction=a.test_fraction, seed=a.seed)
     cfg = AttackConfig(model=a.model, epochs=a.epochs, seed=a.seed, augment=a.augment, defense=a.defense,
                        device=a.device, batch_size=a.batch_size, lr=a.lr)
     res = evaluate(bundle, labels=a.labels, config=cfg, progress=not a.quiet)
@@ -179,7 +183,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if out:
         _write_json(str(out), res)
     print(json.dumps({k: res[k] for k in ("method", "labels", "n_classes", "chance", "test_acc_final",
-                                           "test_acc_peak", "seconds")}))
+                                           "test_acc_peak", "test_acc_valsel", "seconds")}))
     return 0
 
 
@@ -194,7 +198,8 @@ def cmd_compare(a: argparse.Namespace) -> int:
         bundle.test = bundle.test.balanced_subset(a.test_size, seed=a.seed)
     table = compare(bundle, methods=a.methods.split(","), views=a.labels.split(","), epochs=a.epochs,
                     seeds=[int(s) for s in a.seeds.split(",")], model=a.model, eps=a.eps, p=a.clusters,
-                    surrogate=a.surrogate, device=a.device, defenses=a.defenses.split(","), progress=not a.quiet)
+                    surrogate=a.surrogate, device=a.device, defenses=a.defenses.split(","), progress=not a.quiet,
+                    refresh=a.refresh)
     print(table.to_string(index=False))
     out = {"rows": table.to_dict(orient="records")}
     if len(set(table["defense"])) > 1:
@@ -206,6 +211,33 @@ def cmd_compare(a: argparse.Namespace) -> int:
         out["worst_case"] = worst.to_dict(orient="records")
     if a.out:
         _write_json(a.out, out)
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def cmd_cache(a: argparse.Namespace) -> int:
+    from . import cache
+
+    kinds = tuple(a.kind) if a.kind else cache.KINDS
+    root = cache.cache_root()
+    if a.action == "ls":
+        rows = cache.entries(kinds=kinds)
+        for e in rows:
+            age = e["age_s"] / 3600
+            print(f"{e['kind']:<13} {Path(e['file']).name:<26} {_size(e['bytes']):>9} "
+                  f"{age:7.1f} h  {e['summary']}")
+        total = sum(e["bytes"] for e in rows)
+        print(f"{len(rows)} entries, {_size(total)} in {root}")
+        return 0
+    n, freed = cache.clear(kinds=kinds)
+    print(f"removed {n} files ({_size(freed)}) of {', '.join(kinds)} from {root}")
     return 0
 
 
@@ -279,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True, help="random crop + flip")
     p.add_argument("--defense", default="none", help="none | jpeg:Q | grayscale | blur:σ | cutout | mixup | "
                                                       "strong-aug | adv-train:ε (combine with +)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="for an image folder (which has no test split): hold out this share of its images, "
+                        "chosen by --seed, as the test images (e.g. 0.2)")
     p.add_argument("--out", help="result JSON")
     common(p)
     p.set_defaults(func=cmd_evaluate)
@@ -298,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clusters", type=_pos_int, default=10)
     p.add_argument("--eps", type=_eps, default=16 / 255)
     p.add_argument("--out", help="JSON of the table")
+    p.add_argument("--refresh", action="store_true", help="recompute cached protected sets and attacker runs")
     common(p)
     p.set_defaults(func=cmd_compare)
 
@@ -309,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-root", default="runs")
     common(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("cache", help="list (ls) or empty (clear) the cache of protected sets, perturbations, "
+                                     "attacker runs and features ($UCS_LITE_CACHE or ~/.cache/ucs_lite)")
+    p.add_argument("action", choices=["ls", "clear"])
+    p.add_argument("--kind", action="append", choices=["protected", "perturbations", "attack", "features"],
+                   help="only this kind of entry (repeatable; default: all)")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill into runs/<timestamp>/")
     p.add_argument("names", nargs="?", help="comma-separated notebook names (default: all)")

@@ -75,21 +75,47 @@ def extract_features(surrogate: Surrogate, images: np.ndarray | torch.Tensor, ba
     return feats
 
 
-def preprocess_features(feats: np.ndarray, mode: str = "l2") -> np.ndarray:
-    """Feature transform before K-means: ``none``; ``l2`` (unit norm: spherical K-means);
-    ``standardize`` (zero mean, unit variance per dim) then L2; ``pca-whiten`` (64-d whitened) then L2."""
+def _fit_transform(feats: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
+    """:func:`preprocess_features` of ``feats`` plus the statistics it fitted on them (what
+    :func:`_transform` needs to map *new* features the same way)."""
+    f = feats.astype(np.float64)
+    stats: dict = {}
+    if mode == "none":
+        return f, stats
+    if mode == "standardize":
+        stats = {"mean": f.mean(0), "std": f.std(0) + 1e-8}
+        f = (f - stats["mean"]) / stats["std"]
+    elif mode == "pca-whiten":
+        from sklearn.decomposition import PCA  # scikit-learn loads slowly: only for this mode
+
+        pca = PCA(n_components=min(64, f.shape[1], len(f)), whiten=True, random_state=0)
+        f = pca.fit_transform(f)
+        stats = {"pca": pca}
+    elif mode != "l2":
+        raise ValueError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
+    return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12), stats
+
+
+def _transform(feats: np.ndarray, mode: str, stats: dict) -> np.ndarray:
+    """New features M×D mapped with statistics fitted before (each row on its own: an image's result
+    does not depend on which others are transformed with it)."""
     f = feats.astype(np.float64)
     if mode == "none":
         return f
     if mode == "standardize":
-        f = (f - f.mean(0)) / (f.std(0) + 1e-8)
+        f = (f - stats["mean"]) / stats["std"]
     elif mode == "pca-whiten":
-        from sklearn.decomposition import PCA
-
-        f = PCA(n_components=min(64, f.shape[1], len(f)), whiten=True, random_state=0).fit_transform(f)
+        f = stats["pca"].transform(f)
     elif mode != "l2":
         raise ValueError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
     return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+
+
+def preprocess_features(feats: np.ndarray, mode: str = "l2") -> np.ndarray:
+    """Feature transform before K-means: ``none``; ``l2`` (unit norm: spherical K-means);
+    ``standardize`` (zero mean, unit variance per dim) then L2; ``pca-whiten`` (64-d whitened) then L2.
+    Statistics are fitted on ``feats`` themselves (:meth:`Clustering.predict` reuses the fitted ones)."""
+    return _fit_transform(feats, mode)[0]
 
 
 @dataclass
@@ -102,27 +128,30 @@ class Clustering:
     mode: str
     seed: int
     _fit_centroids: np.ndarray  # centroids in the preprocessed space (for :meth:`predict`)
-    _reference: np.ndarray | None = None  # statistics some modes need to transform new features
+    _stats: dict | None = None  # preprocessing statistics fitted on the training features
 
     @property
     def p(self) -> int:
         return len(self.centroids)
 
     def predict(self, feats: np.ndarray) -> np.ndarray:
-        """Nearest centroid (in the space K-means was fit in) for new raw features M×D."""
-        f = preprocess_features(np.concatenate([self._reference, feats]), self.mode)[len(self._reference):] \
-            if self.mode in ("standardize", "pca-whiten") else preprocess_features(feats, self.mode)
+        """Nearest centroid (in the space K-means was fit in) for new raw features M×D, preprocessed with
+        the statistics fitted on the training features: each image's cluster is its own, whatever else is
+        predicted with it."""
+        if self.mode in ("standardize", "pca-whiten") and not self._stats:
+            raise ValueError(f"this Clustering carries no fitted {self.mode} statistics; make it with fit_clusters")
+        f = _transform(feats, self.mode, self._stats or {})
         d = ((f[:, None, :] - self._fit_centroids[None]) ** 2).sum(-1)
         return d.argmin(1).astype(np.int64)
 
 
 def fit_clusters(feats: np.ndarray, p: int, seed: int = 0, mode: str = "l2", n_init: int = 10) -> Clustering:
     """Seeded K-means (scikit-learn, ``n_init`` pinned) of N×D features into ``p`` clusters."""
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # scikit-learn loads slowly: only when clustering
 
     if not 1 <= p <= len(feats):
         raise ValueError(f"cannot make {p} clusters from {len(feats)} images (need 1 <= p <= N)")
-    f = preprocess_features(feats, mode)
+    f, stats = _fit_transform(feats, mode)
     distinct = len(np.unique(f, axis=0)) if p > 1 else len(f)
     if distinct < p:
         raise ValueError(f"only {distinct} distinct images (by surrogate features) among {len(feats)}: K-means "
@@ -130,8 +159,7 @@ def fit_clusters(feats: np.ndarray, p: int, seed: int = 0, mode: str = "l2", n_i
     km = KMeans(n_clusters=p, n_init=n_init, random_state=seed).fit(f)
     labels = km.labels_.astype(np.int64)
     raw = np.stack([feats[labels == k].mean(0) if np.any(labels == k) else feats.mean(0) for k in range(p)])
-    return Clustering(labels, raw.astype(np.float32), mode, seed, km.cluster_centers_,
-                      feats if mode in ("standardize", "pca-whiten") else None)
+    return Clustering(labels, raw.astype(np.float32), mode, seed, km.cluster_centers_, stats)
 
 
 def purity(clusters: np.ndarray, labels: np.ndarray) -> float:

@@ -160,10 +160,14 @@ class ImageSet:
         return torch.from_numpy(self.images).permute(0, 3, 1, 2).float().div_(255.0)
 
     def fingerprint(self) -> str:
-        """sha256 of the image bytes and shape (identifies the pixels, not the labels)."""
+        """16-hex sha256 of the pixels (bytes and shape) AND every stored label view with its class names:
+        two sets with the same pixels but other labels (a relabelled dataset) get different fingerprints."""
         h = hashlib.sha256()
         h.update(str(self.images.shape).encode())
         h.update(np.ascontiguousarray(self.images).tobytes())
+        for name in sorted(self.labels):
+            h.update(f"|view {name} {self.class_names.get(name, [])!r}|".encode())
+            h.update(np.ascontiguousarray(self.labels[name], dtype=np.int64).tobytes())
         return h.hexdigest()[:16]
 
 
@@ -429,8 +433,12 @@ def load_image_folder(folder: str | os.PathLike, size: int = 32, test_fraction: 
     Class sub-folders become the ``fine`` view; a flat folder gets one class ``all``. Unreadable files
     and files of other types are skipped with a :class:`SkippedInput` warning naming each (raises
     :class:`DataError` when no image is left). Images are read one at a time and resized at once, so
-    memory holds one full-size image. ``test_fraction`` of the images (random by ``seed``) form the test split.
+    memory holds one full-size image. ``round(test_fraction · N)`` of the images (at least one when
+    ``test_fraction`` > 0; chosen at random by ``seed``) form the test split, the rest the training split;
+    with the default 0 the test split is empty (what ``protect`` needs; ``evaluate`` refuses it).
     """
+    if not 0 <= test_fraction < 1:
+        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}; e.g. 0.2 holds out 20% of the images")
     folder = Path(folder)
     ignored: list[tuple[Path, str]] = []
     found = list_images(folder, ignored)
@@ -453,16 +461,23 @@ def load_image_folder(folder: str | os.PathLike, size: int = 32, test_fraction: 
     else:
         classes, y = ["all"], np.zeros(len(files), dtype=np.int64)
     x = np.stack(small)
-    rng = np.random.default_rng(seed)
-    is_test = rng.random(len(files)) < test_fraction
+    n_test = max(1, int(round(test_fraction * len(files)))) if test_fraction > 0 else 0
+    if n_test >= len(files):
+        raise DataError(f"{folder}: {len(files)} image(s) cannot be split into training and test images "
+                        f"(test_fraction {test_fraction}); add images or give the test images separately")
+    is_test = np.zeros(len(files), dtype=bool)
+    is_test[np.random.default_rng(seed).permutation(len(files))[:n_test]] = True
     mk = lambda m: ImageSet(x[m], {"fine": y[m]}, {"fine": classes})  # noqa: E731
     return Bundle(mk(~is_test), mk(is_test), source=str(folder))
 
 
-def load(spec: str | os.PathLike) -> Bundle:
+def load(spec: str | os.PathLike, test_fraction: float | None = None, seed: int = 0) -> Bundle:
     """One entry point: ``sample``, ``shared`` (../shared/data CIFAR-10), ``cifar10``, ``cifar100``,
-    a ``.npz`` path or an image folder."""
+    a ``.npz`` path or an image folder. ``test_fraction`` (image folders only; default 0: no test split)
+    holds out that share of a folder's images, chosen by ``seed``, as its test split."""
     s = str(spec)
+    if test_fraction and not Path(s).is_dir():
+        raise DataError(f"{s}: a test fraction applies to image folders only; this source has its own test split")
     if s == "sample":
         return load_sample()
     if s == "shared":
@@ -474,7 +489,7 @@ def load(spec: str | os.PathLike) -> Bundle:
     if s in ("cifar10", "cifar100"):
         return load_cifar(s)
     if Path(s).is_dir():
-        return load_image_folder(s)
+        return load_image_folder(s, test_fraction=test_fraction or 0.0, seed=seed)
     if not Path(s).exists():
         raise DataError(f"{s}: no such file or folder; give an .npz bundle, an image folder, "
                         "or one of sample, shared, cifar10, cifar100")

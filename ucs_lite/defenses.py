@@ -1,7 +1,8 @@
 """Countermeasures an attacker applies to (possibly protected) training data.
 
 Data-level (applied once to the training images, uint8 in and out): ``jpeg:Q``, ``grayscale``, ``blur:σ``.
-Batch-level (inside the training step): ``cutout``, ``mixup``, ``strong-aug`` (torchvision TrivialAugment),
+Batch-level (inside the training step): ``cutout``, ``mixup``, ``strong-aug`` (torchvision TrivialAugment, its
+random draws seeded from the attacker's generator),
 ``adv-train:ε`` (PGD adversarial training, ε in 0–255 units, 3 steps). ``none`` does nothing.
 Several combine with ``+``, e.g. ``jpeg:30+cutout``.
 """
@@ -129,7 +130,11 @@ def batch_defense(spec: str, gen: torch.Generator) -> StepFn:
     def step(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if trivial is not None:  # works on uint8 images: undo the normalisation (mean .5, std .25) first
             u8 = ((x * 0.25 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-            x = (torch.stack([trivial(im) for im in u8]).float() / 255 - 0.5) / 0.25
+            # TrivialAugment draws from torch's global RNG: seed it from ``gen`` in a forked RNG state, so a
+            # run is reproducible from its seed and the caller's global RNG is left as it was
+            with torch.random.fork_rng(devices=[u8.device] if u8.device.type == "cuda" else []):
+                torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+                x = (torch.stack([trivial(im) for im in u8]).float() / 255 - 0.5) / 0.25
         if "cutout" in parts:
             n, _, h, w = x.shape
             cy = torch.randint(0, h, (n,), generator=gen).to(x.device)

@@ -23,7 +23,8 @@ import numpy as np
 
 from .attack import AttackConfig
 from .data import atomic_write_bytes, load
-from .experiment import evaluate_cached, protect_all
+from . import cache
+from .experiment import protect_all
 from .notebooks import PROFILES
 from .surrogates import DEFAULT_SURROGATE, create_surrogate
 
@@ -151,7 +152,7 @@ def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = 
                             craft_options={"uc": cfg["uc"]}, seed=0, progress=progress)
     t_protect = time.time() - t0
     view = cfg["view"]
-    results = {m: evaluate_cached(b, view, AttackConfig(epochs=cfg["epochs"], seed=seed, device=device),
+    results = {m: cache.evaluate(b, view, AttackConfig(epochs=cfg["epochs"], seed=seed, device=device),
                                   progress=progress) for m, b in protected.items()}
     reference = load_reference()
     sentences = demo_sentences(results, reference)

@@ -1,6 +1,7 @@
 """Helpers the tutorial notebooks share, and :func:`run_notebooks` (``ucs-lite notebooks`` / ``make notebooks``).
 
-The notebooks stay thin: their parameters cell names a ``profile`` (``cpu-quick``: minutes on 2 CPU
+Cached crafting, protecting and attacking live in :mod:`ucs_lite.cache` (``cache.craft``, ``cache.protect``,
+``cache.evaluate``). The notebooks stay thin: their parameters cell names a ``profile`` (``cpu-quick``: minutes on 2 CPU
 cores, the default and what CI runs; ``gpu-full``: paper-scale settings on a GPU such as Colab's), and
 any parameter left at ``None`` takes the profile's value (:func:`resolve`).
 """
@@ -13,10 +14,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from . import __version__
+from .cluster import purity
+from .data import DataError, atomic_write_bytes, load
+from .surrogates import SurrogateUnavailable, create_surrogate, resolve_device
+from .viz import configure_renderer
 
 __all__ = ["NOTEBOOKS", "PROFILES", "NOTEBOOK_DIR", "resolve", "setup", "load_data", "get_surrogate",
-           "perturbation_cached", "attack_cached", "random_cluster_purity", "Claims", "run_notebooks", "find_notebooks",
-           "keep_static_views"]
+           "random_cluster_purity", "Claims", "run_notebooks", "find_notebooks", "keep_static_views"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("00_quickstart", "01_label_consistency_failure", "02_clip_clustering", "03_crafting_cluster_noise",
@@ -59,12 +66,6 @@ def resolve(profile: str, **params) -> dict:
 def setup(device: str = "auto", threads: int | None = None, quiet: bool = False) -> dict:
     """Common notebook setup: torch threads (``threads``, else ``$UCS_LITE_THREADS``, else torch's default),
     the resolved device, versions. Prints one line and returns the facts as a dict."""
-    import torch
-
-    from . import __version__
-    from .surrogates import resolve_device
-    from .viz import configure_renderer
-
     threads = threads or (int(os.environ["UCS_LITE_THREADS"]) if os.environ.get("UCS_LITE_THREADS") else None)
     if threads:
         torch.set_num_threads(int(threads))
@@ -82,8 +83,6 @@ def setup(device: str = "auto", threads: int | None = None, quiet: bool = False)
 def load_data(data: str = "sample", n_train: int | None = None, n_test: int | None = None, seed: int = 0):
     """:func:`ucs_lite.data.load` plus class-balanced subsets of ``n_train`` / ``n_test`` images
     (``None``: all). ``shared`` falls back to ``sample`` (with a message) when ../shared is not here."""
-    from .data import DataError, load
-
     try:
         b = load(data)
     except DataError as e:
@@ -105,8 +104,6 @@ def get_surrogate(name: str, device: str = "auto", resolution: int | None = None
     """Build surrogate ``name``; when its weights cannot be had (:class:`SurrogateUnavailable`, e.g. CLIP
     offline) say so plainly and build ``fallback`` instead. ``resolution`` applies to surrogates that
     accept another input size (not CLIP). Returns ``(surrogate, note)``: note is "" or the fallback message."""
-    from .surrogates import SurrogateUnavailable, create_surrogate
-
     def build(n):
         res = None if n.startswith("clip:") else resolution
         return create_surrogate(n, device=device, resolution=res)
@@ -128,47 +125,9 @@ def get_surrogate(name: str, device: str = "auto", resolution: int | None = None
     return s, note
 
 
-def perturbation_cached(bundle, method: str, surrogate, cache_dir: str | os.PathLike | None = None,
-                        progress: bool = True, **kw):
-    """:func:`ucs_lite.noise.craft` on ``bundle.train``, cached on disk as a Perturbation file keyed by
-    (pixels, method, surrogate name and resolution, options). Returns the :class:`Perturbation` (with
-    its loss curve and timings in ``meta``); a cache hit is marked ``meta['from_cache'] = True``."""
-    from .cluster import default_cache_dir
-    from .experiment import config_hash
-    from .noise import Perturbation, craft
-
-    sname = f"{surrogate.name}@{surrogate.resolution}" if hasattr(surrogate, "resolution") else str(surrogate)
-    cfg = {"data": bundle.train.fingerprint(), "method": method, "surrogate": sname,
-           **{k: v for k, v in kw.items() if k != "device"}}
-    path = Path(cache_dir or default_cache_dir()) / "perturbations" / f"{config_hash(cfg)}.npz"
-    if path.is_file():
-        try:
-            pert = Perturbation.load(path)
-            pert.meta["from_cache"] = True
-            return pert
-        except Exception:
-            pass
-    pert = craft(method, bundle.train, surrogate=surrogate, progress=progress, **kw)
-    pert.save(path)
-    return pert
-
-
-def attack_cached(bundle, labels: str = "fine", model: str = "small-cnn", epochs: int = 12, seed: int = 0,
-                  defense: str = "none", device: str = "auto", progress: bool = True) -> dict:
-    """:func:`ucs_lite.attack.evaluate` (per-epoch curve included), cached under the same key as
-    :func:`ucs_lite.experiment.compare` uses, so a notebook and a compare table share their runs."""
-    from .attack import AttackConfig
-    from .experiment import evaluate_cached
-
-    cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
-    return evaluate_cached(bundle, labels, cfg, progress=progress)
-
-
 def random_cluster_purity(clusters: np.ndarray, labels: np.ndarray, repeats: int = 20, seed: int = 0) -> float:
     """Mean purity of random clusterings with the same cluster sizes (``clusters`` shuffled over the
     images): the baseline a real clustering's purity should beat."""
-    from .cluster import purity
-
     rng = np.random.default_rng(seed)
     return float(np.mean([purity(rng.permutation(clusters), labels) for _ in range(repeats)]))
 
@@ -315,7 +274,6 @@ def run_notebooks(names=None, params: dict | None = None, out_root: str | os.Pat
     """
     import papermill as pm
 
-    from .data import atomic_write_bytes
     from .viz import RECORD_ENV
 
     params = dict(params or {})

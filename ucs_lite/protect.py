@@ -13,7 +13,7 @@ from . import __version__
 from .cluster import cluster_metrics
 from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
                    list_images, read_image, resize_uint8)
-from .experiment import provenance
+from .provenance import provenance
 from .metrics import check_linf, psnr, ssim
 from .noise import Perturbation, apply, craft, needs_labels
 from .noise.base import check_eps

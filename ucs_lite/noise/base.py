@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..data import DataError, atomic_write_bytes
+from ..metrics import check_linf
 
 __all__ = ["Perturbation", "apply", "eps_from_255", "resize_delta", "check_eps"]
 
@@ -131,7 +132,5 @@ def apply(images: np.ndarray, perturbation: Perturbation, assignment: np.ndarray
         x = torch.from_numpy(images[s:s + batch_size]).permute(0, 3, 1, 2).float() / 255.0
         y = (x + delta[torch.from_numpy(a[s:s + batch_size])]).clamp_(0, 1).mul_(255).round_()
         out[s:s + batch_size] = y.to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    from ..metrics import check_linf
-
     check_linf(images, out, perturbation.eps)
     return out

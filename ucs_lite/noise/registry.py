@@ -1,9 +1,14 @@
 """One entry point, :func:`craft`, for every method by name."""
 from __future__ import annotations
 
+import inspect
+
 from ..data import ImageSet
-from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate
+from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_device
 from .base import Perturbation
+from .em import craft_em
+from .random import craft_random_class, craft_random_cluster
+from .uc import cluster_images, craft_uc, craft_uc_official
 
 __all__ = ["METHODS", "DEFINITION", "PRESETS", "craft", "needs_labels", "option_defaults"]
 
@@ -30,12 +35,6 @@ def option_defaults(method: str) -> dict:
     (e.g. ``{"steps": 60, "param": "lowfreq", ...}`` for ``uc``): used to key caches by meaning, so that an
     option spelled out at its default and the same option left out are one entry. Raises ValueError for an
     unknown method."""
-    import inspect
-
-    from .em import craft_em
-    from .random import craft_random_class, craft_random_cluster
-    from .uc import craft_uc, craft_uc_official
-
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fn = {"uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
@@ -55,10 +54,6 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
     only by cluster methods. ``options`` go to the method's function (e.g. ``steps``, ``param``,
     ``form``, ``rounds``).
     """
-    from .em import craft_em
-    from .random import craft_random_class, craft_random_cluster
-    from .uc import cluster_images, craft_uc, craft_uc_official
-
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     size = train.images.shape[1:3]
@@ -66,8 +61,6 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         y, _ = train.view(labels)
         if method == "random-class":
             return craft_random_class(y, size, eps, seed, label_view=labels, **options)
-        from .. surrogates import resolve_device
-
         return craft_em(train.images, y, eps, seed, mode=method.split("-")[1], label_view=labels,
                         device=resolve_device(device), progress=progress, **options)
     s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=device)
