@@ -137,7 +137,9 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
 
     Returns a pandas DataFrame with columns method, built_from, labels, defense, seed, n_classes, chance,
     clean_final, clean_peak (the clean reference of that view/defense/seed), test_acc_final, test_acc_peak,
-    psnr, ssim, seconds. Protection and training results are cached (see :func:`cached`).
+    removed_final, removed_peak (:func:`ucs_lite.metrics.removed` against that clean reference; present when
+    ``clean`` is among the methods), psnr, ssim, seconds. Protection and training results are cached (see
+    :func:`cached`).
     """
     import pandas as pd
 
@@ -165,6 +167,10 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
     if len(ref):
         ref = ref.rename(columns={"test_acc_final": "clean_final", "test_acc_peak": "clean_peak"})
         df = df.join(ref, on=["labels", "defense", "seed"])
+        from .metrics import removed
+
+        for k in ("final", "peak"):
+            df[f"removed_{k}"] = [removed(c, p, h) for c, p, h in zip(df[f"clean_{k}"], df[f"test_acc_{k}"], df["chance"])]
     return df
 
 
@@ -172,7 +178,9 @@ def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
     """Per method (and label view), the defense that gave the attacker the highest peak accuracy.
 
     ``df`` is a :func:`compare` table with several defenses; returns one row per group with
-    ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds).
+    ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds), and,
+    when ``df`` has the ``removed_*`` columns, ``worst_removed_peak`` / ``worst_removed_final``: the smallest
+    chance-normalised protection over every defense and seed of the group (each seed against its own clean run).
     """
     import pandas as pd
 
@@ -181,4 +189,9 @@ def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
     idx = agg.groupby(list(by))["test_acc_peak"].idxmax()
     out = agg.loc[idx].rename(columns={"defense": "worst_defense", "test_acc_peak": "worst_peak",
                                        "test_acc_final": "worst_final"})
-    return pd.DataFrame(out).reset_index(drop=True)
+    out = pd.DataFrame(out).reset_index(drop=True)
+    if "removed_peak" in df:
+        rem = df.groupby(list(by), as_index=False).agg(worst_removed_peak=("removed_peak", "min"),
+                                                       worst_removed_final=("removed_final", "min"))
+        out = out.merge(rem, on=list(by), how="left")
+    return out
