@@ -5,8 +5,9 @@ partitions (random-class built from fine, coarse or a cross-cutting regroup), K-
 surrogate's 224-px features at several p (random-cluster), and multi-granularity codes (random-multi: several
 clusterings composed in one δ). Each is attacked by the small CNN (15 epochs, crop+flip) under every label view.
 
-    python benchmarks/granularity.py run [--stop-at 08:40] [--points NAME,...]   # clusterings, then attacks
-    python benchmarks/granularity.py report                                      # md + html from the JSON
+    python benchmarks/granularity.py run --part labels   # label partitions (no features), attacked per view
+    python benchmarks/granularity.py run --part clusters # K-means / multi-granularity (224-px features, cached)
+    python benchmarks/granularity.py report               # merge both parts: json + md + html
 
 ``run`` writes benchmarks/results/granularity.json (+ .md, .html) after every attacker run; attacker runs and
 features are cached (UCS_LITE_CACHE), so a rerun resumes where it stopped. ``--stop-at`` (UTC HH:MM) starts no new
@@ -56,22 +57,39 @@ def grouping_metrics(groups: np.ndarray, y: np.ndarray) -> dict[str, float]:
             "completeness": float(completeness_score(y, groups))}
 
 
-def build_groupings(base: Bundle, feats: np.ndarray) -> dict[str, list[np.ndarray]]:
-    """name -> the level assignments (one per granularity) of each noise studied."""
-    tr = base.train
-    y = {v: tr.view(v)[0] for v in VIEWS}
-    h500, h100, h20 = hierarchy_levels(feats, (500, 100, 20), seed=0)  # h500 is K-means p=500 itself
-    km = {**dict(zip((20, 100), multi_levels(feats, (20, 100), seed=0))), 500: h500}
-    km2000 = multi_levels(feats, (2000,), seed=0, n_init=1)[0]
-    return {
-        "class@fine": [y["fine"]], "class@coarse": [y["coarse"]], "class@regroup:20:0": [y["regroup:20:0"]],
-        "class@coarse+fine (sum)": [y["coarse"], y["fine"]],
-        "km20": [km[20]], "km100": [km[100]], "km500": [km[500]], "km2000": [km2000],
-        "multi km20+km100 (sum)": [km[20], km[100]],
-        "multi km20+km500 (sum)": [km[20], km[500]],
-        "hier 20/100/500 (sum)": [h20, h100, h500],
-        "hier20": [h20], "hier100": [h100],
-    }
+LABEL_NOISES = ("class@fine", "class@coarse", "class@regroup:20:0", "class@coarse+fine (sum)")
+
+
+def _kmeans_cached(feats: np.ndarray, key: str, fn) -> list[np.ndarray]:
+    """``fn()`` (a list of assignments) cached as .npy files under $UCS_LITE_CACHE/granularity/ (K-means at
+    p = 500 on 10k×1280 features takes minutes on one thread)."""
+    import hashlib
+
+    from ucs_lite.cluster import default_cache_dir
+
+    h = hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:12]
+    path = default_cache_dir() / "granularity" / f"{key}-{h}.npy"
+    if path.is_file():
+        return list(np.load(path))
+    out = fn()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.stack(out))
+    return out
+
+
+def build_groupings(base: Bundle, feats: np.ndarray | None) -> dict[str, list[np.ndarray]]:
+    """name -> the level assignments (one per granularity) of each noise studied; K-means ones only when
+    ``feats`` is given."""
+    y = {v: base.train.view(v)[0] for v in VIEWS}
+    out = {"class@fine": [y["fine"]], "class@coarse": [y["coarse"]], "class@regroup:20:0": [y["regroup:20:0"]],
+           "class@coarse+fine (sum)": [y["coarse"], y["fine"]]}
+    if feats is None:
+        return out
+    h500, h100, h20 = _kmeans_cached(feats, "hier500", lambda: hierarchy_levels(feats, (500, 100, 20), seed=0, n_init=1))
+    km20, km100 = _kmeans_cached(feats, "km20-100", lambda: multi_levels(feats, (20, 100), seed=0))
+    return {**out, "km20": [km20], "km100": [km100], "km500": [h500],  # h500 is K-means p=500 itself
+            "multi km20+km100 (sum)": [km20, km100], "multi km20+km500 (sum)": [km20, h500],
+            "hier 20/100/500 (sum)": [h20, h100, h500], "hier20": [h20], "hier100": [h100]}
 
 
 def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum") -> tuple[Bundle, dict]:
@@ -83,14 +101,17 @@ def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = 
     return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
 
 
-# attack queue in priority order: (noise, view, attacker seed)
-PLAN = ([("clean", v, 0) for v in VIEWS]
-        + [("class@coarse", v, 0) for v in VIEWS] + [("class@fine", v, 0) for v in VIEWS]
-        + [(n, v, 0) for n in ("km20", "km500", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km100")
-           for v in ("fine", "coarse")]
-        + [("class@regroup:20:0", v, 0) for v in ("fine", "coarse")]
-        + [(n, v, 0) for n in ("km2000", "multi km20+km500 (sum)", "class@coarse+fine (sum)") for v in ("fine", "coarse")]
-        + [(n, "regroup:20:0", 0) for n in ("km20", "km500")])
+# attack queues in priority order: (noise, view, attacker seed); "labels" needs no features, "clusters" does
+PLANS = {
+    "labels": [("clean", "fine", 0), ("clean", "coarse", 0), ("class@coarse", "fine", 0), ("class@coarse", "coarse", 0),
+               ("class@fine", "coarse", 0), ("class@fine", "fine", 0), ("clean", "regroup:20:0", 0),
+               ("class@coarse", "regroup:20:0", 0), ("class@fine", "regroup:20:0", 0),
+               ("class@regroup:20:0", "fine", 0), ("class@regroup:20:0", "coarse", 0),
+               ("class@coarse+fine (sum)", "fine", 0), ("class@coarse+fine (sum)", "coarse", 0)],
+    "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
+                                     "multi km20+km500 (sum)") for v in ("fine", "coarse")]
+                + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
+}
 
 
 def seed_plan(best: str) -> list[tuple[str, str, int]]:
@@ -98,8 +119,32 @@ def seed_plan(best: str) -> list[tuple[str, str, int]]:
     return [(n, v, s) for s in (1, 2) for v in ("fine", "coarse") for n in ("clean", best)]
 
 
-def save(out: dict) -> None:
+def merged() -> dict:
+    """Both parts' results in one dict; ``removed`` recomputed against the clean run of the same view and seed."""
+    parts = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("granularity_*.json"))]
+    if not parts:
+        raise SystemExit("no benchmarks/results/granularity_*.json yet: run the study first")
+    out = {k: v for k, v in parts[0].items() if k not in ("groupings", "attacks", "part")}
+    seen, out["groupings"], out["attacks"] = set(), [], []
+    for p in parts:
+        for g in p["groupings"]:
+            if (g["grouping"], g["view"]) not in seen:
+                seen.add((g["grouping"], g["view"]))
+                out["groupings"].append(g)
+        out["attacks"] += p["attacks"]
+    clean = {(r["view"], r["seed"]): r for r in out["attacks"] if r["noise"] == "clean"}
+    for r in out["attacks"]:
+        c = clean.get((r["view"], r["seed"]))
+        r["clean_peak"] = c["peak"] if c else float("nan")
+        r["removed_peak"] = removed(c["peak"], r["peak"], r["chance"]) if c else float("nan")
+        r["removed_final"] = removed(c["final"], r["final"], r["chance"]) if c else float("nan")
+    return out
+
+
+def save(part: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
+    atomic_write_bytes(RESULTS / f"granularity_{part['part']}.json", json.dumps(part, indent=2, default=float).encode())
+    out = merged()
     atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
     report(out)
 
@@ -170,34 +215,40 @@ def report(out: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("stage", choices=["run", "report"])
+    ap.add_argument("--part", choices=list(PLANS), default="labels", help="which queue to run")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new attacker run starts")
-    ap.add_argument("--best", default=None, help="noise to attack with seeds 1 and 2 after the plan")
+    ap.add_argument("--best", default=None, help="noise to attack with seeds 1 and 2 after the queue")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     if a.stage == "report":
-        report(json.loads((RESULTS / "granularity.json").read_text()))
+        out = merged()
+        atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
+        report(out)
         return
     torch.set_num_threads(a.threads)
     full = load(DATA)
     base = Bundle(full.train, full.test, full.extras, full.source)
-    s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
-    feats = extract_features(s, base.train.images, progress=False)
     t0 = time.time()
+    feats, sname = None, None
+    if a.part == "clusters":
+        s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
+        feats, sname = extract_features(s, base.train.images, progress=False), f"{s.name}@{s.resolution}"
     groupings = build_groupings(base, feats)
     print(f"groupings in {time.time() - t0:.0f}s", flush=True)
-    out = {"data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS, "eps255": 16,
-           "surrogate": f"{s.name}@{s.resolution}", "feature_mode": "standardize",
+    out = {"part": a.part, "data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
+           "eps255": 16, "surrogate": sname, "feature_mode": "standardize",
            "machine": "2 shared CPU cores, 1 thread, torch " + torch.__version__, "groupings": [], "attacks": []}
-    cache: dict[str, tuple[Bundle, dict]] = {}
     ys = {v: base.train.view(v)[0] for v in VIEWS}
     for name, levels in groupings.items():
+        if a.part == "clusters" and name in LABEL_NOISES:
+            continue
         comb = np.unique(np.stack(levels, 1), axis=0, return_inverse=True)[1].ravel()
         for v in VIEWS:
             out["groupings"].append({"grouping": name, "groups": int(comb.max()) + 1, "view": v,
                                      **grouping_metrics(comb, ys[v])})
     save(out)
-    plan = PLAN + (seed_plan(a.best) if a.best else [])
-    clean_ref = {}
+    plan = PLANS[a.part] + (seed_plan(a.best) if a.best else [])
+    cache: dict[str, tuple[Bundle, dict]] = {}
     for name, view, seed in plan:
         if a.stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= a.stop_at:
             print("stop time reached", flush=True)
@@ -209,21 +260,14 @@ def main() -> None:
                 cache[name] = protected(base, groupings[name], name)
             b, meta = cache[name]
         r = evaluate_cached(b, view, AttackConfig(epochs=EPOCHS, seed=seed, device="cpu"), progress=False)
-        if name == "clean":
-            clean_ref[(view, seed)] = r
-        c = clean_ref.get((view, seed))
         gm = grouping_metrics(meta["assignment"], ys[view])
         row = {"noise": name, "view": view, "seed": seed, "groups": meta["groups"], "psnr": meta["psnr"],
                "peak": r["test_acc_peak"], "final": r["test_acc_final"], "chance": r["chance"],
-               "train_acc_last": r["per_epoch"][-1]["train_acc"],
-               "clean_peak": c["test_acc_peak"] if c else float("nan"),
-               "removed_peak": removed(c["test_acc_peak"], r["test_acc_peak"], r["chance"]) if c else float("nan"),
-               "removed_final": removed(c["test_acc_final"], r["test_acc_final"], r["chance"]) if c else float("nan"),
-               **gm, "per_epoch_test": [e["test_acc"] for e in r["per_epoch"]], "attack_s": r["seconds"]}
+               "train_acc_last": r["per_epoch"][-1]["train_acc"], **gm,
+               "per_epoch_test": [e["test_acc"] for e in r["per_epoch"]], "attack_s": r["seconds"]}
         out["attacks"].append(row)
-        print(f"{name:<28} {view:<13} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} removed "
-              f"{row['removed_peak']:.3f}/{row['removed_final']:.3f} compl {gm['completeness']:.2f} purity "
-              f"{gm['purity']:.2f} ({r['seconds']:.0f}s)", flush=True)
+        print(f"{name:<28} {view:<13} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} train {row['train_acc_last']:.2f} "
+              f"compl {gm['completeness']:.2f} purity {gm['purity']:.2f} ({r['seconds']:.0f}s)", flush=True)
         save(out)
     print(f"done in {time.time() - t0:.0f}s", flush=True)
 
