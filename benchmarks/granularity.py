@@ -103,11 +103,11 @@ def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = 
 
 # attack queues in priority order: (noise, view, attacker seed); "labels" needs no features, "clusters" does
 PLANS = {
-    "labels": [("clean", "fine", 0), ("clean", "coarse", 0), ("class@coarse", "fine", 0), ("class@coarse", "coarse", 0),
-               ("class@fine", "coarse", 0), ("class@fine", "fine", 0), ("clean", "regroup:20:0", 0),
-               ("class@coarse", "regroup:20:0", 0), ("class@fine", "regroup:20:0", 0),
-               ("class@regroup:20:0", "fine", 0), ("class@regroup:20:0", "coarse", 0),
-               ("class@coarse+fine (sum)", "fine", 0), ("class@coarse+fine (sum)", "coarse", 0)],
+    "labels": [("class@coarse", "regroup:20:0", 0), ("clean", "regroup:20:0", 0), ("class@regroup:20:0", "fine", 0),
+               ("class@fine", "coarse", 0), ("class@coarse+fine (sum)", "fine", 0),
+               ("class@coarse+fine (sum)", "coarse", 0), ("clean", "fine", 0), ("clean", "coarse", 0),
+               ("class@coarse", "fine", 0), ("class@coarse", "coarse", 0), ("class@fine", "fine", 0),
+               ("class@fine", "regroup:20:0", 0), ("class@regroup:20:0", "coarse", 0)],
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
