@@ -8,6 +8,7 @@ import pandas as pd
 from . import cache
 from .attack import AttackConfig
 from .data import Bundle
+from .metrics import removed
 from .noise.registry import needs_labels
 from .surrogates import DEFAULT_SURROGATE
 
@@ -47,8 +48,9 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
     Returns a pandas DataFrame with columns method, built_from, labels, defense, seed, n_classes, chance,
     clean_final, clean_peak, clean_valsel (the clean reference of that view/defense/seed), test_acc_final, test_acc_peak (best
     epoch selected on the test images), test_acc_valsel (epoch selected on a clean validation split, scored on
-    the other test images), psnr, ssim, seconds. Protection and training results are cached
-    (:mod:`ucs_lite.cache`); ``refresh`` recomputes them.
+    the other test images), removed_final, removed_peak (:func:`ucs_lite.metrics.removed` against that clean
+    reference; present when ``clean`` is among the methods), psnr, ssim, seconds. Protection and training results
+    are cached (:mod:`ucs_lite.cache`); ``refresh`` recomputes them.
     """
     rows = []
     protected = protect_all(bundle, methods, eps=eps, p=p, surrogate=surrogate, device=device,
@@ -74,6 +76,8 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
         ref = ref.rename(columns={"test_acc_final": "clean_final", "test_acc_peak": "clean_peak",
                                   "test_acc_valsel": "clean_valsel"})
         df = df.join(ref, on=["labels", "defense", "seed"])
+        for k in ("final", "peak"):
+            df[f"removed_{k}"] = [removed(c, p, h) for c, p, h in zip(df[f"clean_{k}"], df[f"test_acc_{k}"], df["chance"])]
     return df
 
 
@@ -81,11 +85,18 @@ def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
     """Per method (and label view), the defense that gave the attacker the highest peak accuracy.
 
     ``df`` is a :func:`compare` table with several defenses; returns one row per group with
-    ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds).
+    ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds), and,
+    when ``df`` has the ``removed_*`` columns, ``worst_removed_peak`` / ``worst_removed_final``: the smallest
+    chance-normalised protection over every defense and seed of the group (each seed against its own clean run).
     """
     agg = df.groupby(list(by) + ["defense"], as_index=False).agg(test_acc_peak=("test_acc_peak", "max"),
                                                                  test_acc_final=("test_acc_final", "max"))
     idx = agg.groupby(list(by))["test_acc_peak"].idxmax()
     out = agg.loc[idx].rename(columns={"defense": "worst_defense", "test_acc_peak": "worst_peak",
                                        "test_acc_final": "worst_final"})
-    return pd.DataFrame(out).reset_index(drop=True)
+    out = pd.DataFrame(out).reset_index(drop=True)
+    if "removed_peak" in df:
+        rem = df.groupby(list(by), as_index=False).agg(worst_removed_peak=("removed_peak", "min"),
+                                                       worst_removed_final=("removed_final", "min"))
+        out = out.merge(rem, on=list(by), how="left")
+    return out

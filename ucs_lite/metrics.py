@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy"]
+__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "worst_removed"]
 
 
 def _as_float_nhwc(x) -> np.ndarray:
@@ -69,3 +69,27 @@ def check_linf(clean: np.ndarray, protected: np.ndarray, eps: float) -> int:
 def accuracy(logits, labels) -> float:
     """Top-1 accuracy of logits N×C against int labels (N,)."""
     return float((logits.argmax(1) == labels).float().mean())
+
+
+def removed(clean: float, protected: float, chance: float) -> float:
+    """Chance-normalised protection: ``(clean − protected) / (clean − chance)``.
+
+    ``clean`` and ``protected`` are the attacker's test accuracies (same view, same attacker) after training
+    on clean and on protected images; ``chance`` the view's majority rate. 1 = the attacker learnt nothing
+    usable (chance level), 0 = as good as on clean data; negative when the noise helped, above 1 when the
+    attacker ends below chance. NaN when ``clean <= chance`` (nothing to remove) or an input is NaN.
+    """
+    clean, protected, chance = float(clean), float(protected), float(chance)
+    if not np.isfinite([clean, protected, chance]).all() or clean <= chance:
+        return float("nan")
+    return (clean - protected) / (clean - chance)
+
+
+def worst_removed(clean, protected, chance) -> float:
+    """The smallest :func:`removed` over paired runs (e.g. attacker seeds): ``clean``, ``protected``, ``chance``
+    are equal-length sequences (or scalars, broadcast). NaN pairs are ignored; NaN if none is left."""
+    c, p, h = np.broadcast_arrays(np.atleast_1d(np.asarray(clean, float)), np.atleast_1d(np.asarray(protected, float)),
+                                  np.atleast_1d(np.asarray(chance, float)))
+    vals = np.array([removed(a, b, z) for a, b, z in zip(c, p, h)])
+    vals = vals[np.isfinite(vals)]
+    return float(vals.min()) if len(vals) else float("nan")

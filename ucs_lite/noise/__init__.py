@@ -6,6 +6,7 @@
 | ``uc-robust`` (UC with achromatic δ in 2-px blocks: survives grayscale and JPEG chroma subsampling) | no | clusters | :mod:`.uc` |
 | ``uc-official`` (the authors' schedule: generators, all images, 224 px) | no | clusters | :mod:`.uc` |
 | ``random-cluster`` (one random pattern per cluster; the ablation) | no | clusters | :mod:`.random` |
+| ``random-multi`` (random patterns of K-means clusters at several p, composed in one δ) | no | code tuples | :mod:`.multi` |
 | ``random-class`` (one random pattern per protector class) | yes | classes | :mod:`.random` |
 | ``em-class`` / ``em-sample`` (error-minimising, Huang et al. 2021) | yes | classes / images | :mod:`.em` |
 """

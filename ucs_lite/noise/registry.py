@@ -7,12 +7,13 @@ from ..data import ImageSet
 from ..surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_device
 from .base import Perturbation
 from .em import craft_em
+from .multi import craft_random_multi_images
 from .random import craft_random_class, craft_random_cluster
 from .uc import cluster_images, craft_uc, craft_uc_official
 
 __all__ = ["METHODS", "DEFINITION", "PRESETS", "craft", "needs_labels", "option_defaults"]
 
-METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample")
+METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample", "random-multi")
 _LABELLED = ("random-class", "em-class", "em-sample")
 #: ``uc-robust``: achromatic δ in 2-px blocks (16×16 values on a 32-px image). Measured (docs/results.md,
 #: countermeasures): achromatic noise survives grayscale exactly; 2-px achromatic blocks form a shortcut as strong
@@ -37,9 +38,9 @@ def option_defaults(method: str) -> dict:
     unknown method."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    fn = {"uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
+    fn = {"random-multi": craft_random_multi_images, "uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
           "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
-    taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering"}
+    taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering", "images"}
     out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
            if v.default is not inspect.Parameter.empty and k not in taken}
     return {**out, **PRESETS.get(method, {})}
@@ -70,6 +71,8 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         return craft_uc(train, s, p=p, eps=eps, seed=seed, progress=progress, **{**PRESETS[method], **options})
     if method == "uc-official":
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
+    if method == "random-multi":
+        return craft_random_multi_images(train.images, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     mode = options.pop("feature_mode", PRESETS[method]["feature_mode"])
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
     return craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)

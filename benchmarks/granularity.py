@@ -1,0 +1,276 @@
+"""Issue 15: protection whatever label granularity the attacker picks (CIFAR-100 dev: 100 fine / 20 coarse).
+
+Every noise here is a random sign pattern (4-px blocks, ε = 16/255) per group, so no optimisation is needed: label
+partitions (random-class built from fine, coarse or a cross-cutting regroup), K-means clusterings of the default
+surrogate's 224-px features at several p (random-cluster), and multi-granularity codes (random-multi: several
+clusterings composed in one δ). Each is attacked by the small CNN (15 epochs, crop+flip) under every label view.
+
+    python benchmarks/granularity.py run --part labels   # label partitions (no features), attacked per view
+    python benchmarks/granularity.py run --part clusters # K-means / multi-granularity (224-px features, cached)
+    python benchmarks/granularity.py report               # merge both parts: json + md + html
+
+``run`` writes benchmarks/results/granularity.json (+ .md, .html) after every attacker run; attacker runs and
+features are cached (UCS_LITE_CACHE), so a rerun resumes where it stopped. ``--stop-at`` (UTC HH:MM) starts no new
+attacker run after that time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from ucs_lite.attack import AttackConfig  # noqa: E402
+from ucs_lite.cluster import cluster_metrics, extract_features  # noqa: E402
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
+from ucs_lite.experiment import evaluate_cached  # noqa: E402
+from ucs_lite.metrics import psnr, removed  # noqa: E402
+from ucs_lite.noise import apply  # noqa: E402
+from ucs_lite.noise.multi import craft_random_multi, hierarchy_levels, multi_levels  # noqa: E402
+from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
+
+RESULTS = ROOT / "results"
+DATA = ROOT.parent.parent / "shared" / "data" / "cifar100_dev.npz"
+VIEWS = ("fine", "coarse", "regroup:20:0")
+EPS = 16 / 255
+EPOCHS = 15
+
+
+def grouping_metrics(groups: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Purity, NMI, homogeneity and completeness of a grouping (N,) against labels (N,).
+
+    homogeneity = 1 − H(label | group)/H(label): the group determines the label (purity's information form);
+    completeness = 1 − H(group | label)/H(group): every class sits in one group (the noise is constant per class).
+    """
+    from sklearn.metrics import completeness_score, homogeneity_score
+
+    m = cluster_metrics(groups, y)
+    return {"purity": m["purity"], "nmi": m["nmi"], "homogeneity": float(homogeneity_score(y, groups)),
+            "completeness": float(completeness_score(y, groups))}
+
+
+LABEL_NOISES = ("class@fine", "class@coarse", "class@regroup:20:0", "class@coarse+fine (sum)")
+
+
+def _kmeans_cached(feats: np.ndarray, key: str, fn) -> list[np.ndarray]:
+    """``fn()`` (a list of assignments) cached as .npy files under $UCS_LITE_CACHE/granularity/ (K-means at
+    p = 500 on 10k×1280 features takes minutes on one thread)."""
+    import hashlib
+
+    from ucs_lite.cluster import default_cache_dir
+
+    h = hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:12]
+    path = default_cache_dir() / "granularity" / f"{key}-{h}.npy"
+    if path.is_file():
+        return list(np.load(path))
+    out = fn()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.stack(out))
+    return out
+
+
+def build_groupings(base: Bundle, feats: np.ndarray | None) -> dict[str, list[np.ndarray]]:
+    """name -> the level assignments (one per granularity) of each noise studied; K-means ones only when
+    ``feats`` is given."""
+    y = {v: base.train.view(v)[0] for v in VIEWS}
+    out = {"class@fine": [y["fine"]], "class@coarse": [y["coarse"]], "class@regroup:20:0": [y["regroup:20:0"]],
+           "class@coarse+fine (sum)": [y["coarse"], y["fine"]]}
+    if feats is None:
+        return out
+    h500, h100, h20 = _kmeans_cached(feats, "hier500", lambda: hierarchy_levels(feats, (500, 100, 20), seed=0, n_init=1))
+    km20, km100 = _kmeans_cached(feats, "km20-100", lambda: multi_levels(feats, (20, 100), seed=0))
+    return {**out, "km20": [km20], "km100": [km100], "km500": [h500],  # h500 is K-means p=500 itself
+            "multi km20+km100 (sum)": [km20, km100], "multi km20+km500 (sum)": [km20, h500],
+            "hier 20/100/500 (sum)": [h20, h100, h500], "hier20": [h20], "hier100": [h100]}
+
+
+def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum") -> tuple[Bundle, dict]:
+    """Training images + random-multi noise of ``levels`` (one level = random-class / random-cluster exactly)."""
+    pert = craft_random_multi(levels, base.train.images.shape[1:3], EPS, seed=0, compose=compose)
+    x = apply(base.train.images, pert)
+    meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": pert.groups}
+    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
+    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
+
+
+# attack queues in priority order: (noise, view, attacker seed); "labels" needs no features, "clusters" does
+PLANS = {
+    "labels": [("class@coarse", "regroup:20:0", 0), ("clean", "regroup:20:0", 0), ("class@regroup:20:0", "fine", 0),
+               ("class@fine", "coarse", 0), ("class@coarse+fine (sum)", "fine", 0),
+               ("class@coarse+fine (sum)", "coarse", 0), ("clean", "fine", 0), ("clean", "coarse", 0),
+               ("class@coarse", "fine", 0), ("class@coarse", "coarse", 0), ("class@fine", "fine", 0),
+               ("class@fine", "regroup:20:0", 0), ("class@regroup:20:0", "coarse", 0)],
+    "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
+                                     "multi km20+km500 (sum)") for v in ("fine", "coarse")]
+                + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
+}
+
+
+def seed_plan(best: str) -> list[tuple[str, str, int]]:
+    """Seeds 1 and 2 for the clean reference and ``best``, fine and coarse."""
+    return [(n, v, s) for s in (1, 2) for v in ("fine", "coarse") for n in ("clean", best)]
+
+
+def merged() -> dict:
+    """Both parts' results in one dict; ``removed`` recomputed against the clean run of the same view and seed."""
+    parts = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("granularity_*.json"))]
+    if not parts:
+        raise SystemExit("no benchmarks/results/granularity_*.json yet: run the study first")
+    out = {k: v for k, v in parts[0].items() if k not in ("groupings", "attacks", "part")}
+    seen, out["groupings"], out["attacks"] = set(), [], []
+    for p in parts:
+        for g in p["groupings"]:
+            if (g["grouping"], g["view"]) not in seen:
+                seen.add((g["grouping"], g["view"]))
+                out["groupings"].append(g)
+        out["attacks"] += p["attacks"]
+    clean = {(r["view"], r["seed"]): r for r in out["attacks"] if r["noise"] == "clean"}
+    for r in out["attacks"]:
+        c = clean.get((r["view"], r["seed"]))
+        r["clean_peak"] = c["peak"] if c else float("nan")
+        r["removed_peak"] = removed(c["peak"], r["peak"], r["chance"]) if c else float("nan")
+        r["removed_final"] = removed(c["final"], r["final"], r["chance"]) if c else float("nan")
+    return out
+
+
+def save(part: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_bytes(RESULTS / f"granularity_{part['part']}.json", json.dumps(part, indent=2, default=float).encode())
+    out = merged()
+    atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
+    report(out)
+
+
+def _fmt(v) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _table(rows: list[dict], cols: list[str]) -> list[str]:
+    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return md
+
+
+def report(out: dict) -> None:
+    """benchmarks/results/granularity.md and .html (plotly.js inline: opens offline) from the results dict."""
+    import pandas as pd
+    import plotly.express as px
+    from scipy.stats import spearmanr
+
+    md = [f"# Granularity study (CIFAR-100 dev, small CNN {EPOCHS} epochs, ε = 16/255, random sign patterns)", "",
+          "## Groupings against every label view", ""]
+    md += _table(out["groupings"], ["grouping", "groups", "view", "purity", "nmi", "homogeneity", "completeness"])
+    rows = out["attacks"]
+    figs = []
+    if rows:
+        df = pd.DataFrame(rows)
+        md += ["", "## Attacker runs (peak / final test accuracy; removed = (clean − x)/(clean − chance))", ""]
+        md += _table(rows, ["noise", "view", "seed", "groups", "peak", "final", "clean_peak", "removed_peak",
+                            "removed_final", "purity", "homogeneity", "completeness", "train_acc_last"])
+        worst = (df[df.noise != "clean"].groupby(["noise", "view"], as_index=False)
+                 .agg(seeds=("seed", "nunique"), worst_peak=("peak", "max"), worst_removed_peak=("removed_peak", "min"),
+                      worst_removed_final=("removed_final", "min")))
+        md += ["", "## Worst over attacker seeds", ""] + _table(worst.to_dict("records"), list(worst.columns))
+        prot = df[(df.noise != "clean") & (df.seed == 0)].copy()
+        if len(prot) >= 4:
+            md += ["", "## Hypothesis: which grouping metric predicts protection (seed 0, every noise × view)", "",
+                   "| metric | Spearman ρ with removed_peak | p-value | n |", "|---|---|---|---|"]
+            for m in ("purity", "homogeneity", "completeness", "nmi"):
+                r, pv = spearmanr(prot[m], prot["removed_peak"])
+                md.append(f"| {m} | {r:.3f} | {pv:.3g} | {len(prot)} |")
+            prot["max(homogeneity, completeness)"] = prot[["homogeneity", "completeness"]].max(axis=1)
+            r, pv = spearmanr(prot["max(homogeneity, completeness)"], prot["removed_peak"])
+            md.append(f"| max(homogeneity, completeness) | {r:.3f} | {pv:.3g} | {len(prot)} |")
+            long = prot.melt(id_vars=["noise", "view", "removed_peak"], value_vars=["purity", "completeness", "homogeneity"],
+                             var_name="metric", value_name="value")
+            figs.append(px.scatter(long, x="value", y="removed_peak", color="view", facet_col="metric", hover_name="noise",
+                                   template="plotly_white", range_x=[0, 1.02],
+                                   title="Protection (removed, peak) vs each grouping metric w.r.t. the attacker's view"))
+            km = prot[prot.noise.str.match(r"^(km\d+|class@|multi|hier)")].copy()
+            km["family"] = km.noise.map(lambda n: "K-means (random-cluster)" if n.startswith("km") else
+                                        "label partition (random-class)" if n.startswith("class@") else "multi-granularity")
+            figs.append(px.scatter(km, x="groups", y="removed_peak", color="view", symbol="family", hover_name="noise",
+                                   log_x=True, template="plotly_white",
+                                   title="Protection vs number of noise groups (seed 0)"))
+    g = pd.DataFrame(out["groupings"])
+    if len(g):
+        figs.insert(0, px.imshow(g.pivot(index="grouping", columns="view", values="completeness").round(2), text_auto=True,
+                                 zmin=0, zmax=1, title="Completeness of each grouping w.r.t. each view"))
+        figs.insert(1, px.imshow(g.pivot(index="grouping", columns="view", values="purity").round(2), text_auto=True,
+                                 zmin=0, zmax=1, title="Purity of each grouping w.r.t. each view"))
+    html = ["<html><head><meta charset='utf-8'><title>granularity study</title></head><body>"]
+    html += [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    atomic_write_bytes(RESULTS / "granularity.html", ("\n".join(html + ["</body></html>"])).encode())
+    atomic_write_bytes(RESULTS / "granularity.md", ("\n".join(md) + "\n").encode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("stage", choices=["run", "report"])
+    ap.add_argument("--part", choices=list(PLANS), default="labels", help="which queue to run")
+    ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new attacker run starts")
+    ap.add_argument("--best", default=None, help="noise to attack with seeds 1 and 2 after the queue")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    if a.stage == "report":
+        out = merged()
+        atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
+        report(out)
+        return
+    torch.set_num_threads(a.threads)
+    full = load(DATA)
+    base = Bundle(full.train, full.test, full.extras, full.source)
+    t0 = time.time()
+    feats, sname = None, None
+    if a.part == "clusters":
+        s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
+        feats, sname = extract_features(s, base.train.images, progress=False), f"{s.name}@{s.resolution}"
+    groupings = build_groupings(base, feats)
+    print(f"groupings in {time.time() - t0:.0f}s", flush=True)
+    out = {"part": a.part, "data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
+           "eps255": 16, "surrogate": sname, "feature_mode": "standardize",
+           "machine": "2 shared CPU cores, 1 thread, torch " + torch.__version__, "groupings": [], "attacks": []}
+    ys = {v: base.train.view(v)[0] for v in VIEWS}
+    for name, levels in groupings.items():
+        if a.part == "clusters" and name in LABEL_NOISES:
+            continue
+        comb = np.unique(np.stack(levels, 1), axis=0, return_inverse=True)[1].ravel()
+        for v in VIEWS:
+            out["groupings"].append({"grouping": name, "groups": int(comb.max()) + 1, "view": v,
+                                     **grouping_metrics(comb, ys[v])})
+    save(out)
+    plan = PLANS[a.part] + (seed_plan(a.best) if a.best else [])
+    cache: dict[str, tuple[Bundle, dict]] = {}
+    for name, view, seed in plan:
+        if a.stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= a.stop_at:
+            print("stop time reached", flush=True)
+            break
+        if name == "clean":
+            b, meta = base, {"groups": 1, "psnr": float("nan"), "assignment": np.zeros(len(base.train), np.int64)}
+        else:
+            if name not in cache:
+                cache[name] = protected(base, groupings[name], name)
+            b, meta = cache[name]
+        r = evaluate_cached(b, view, AttackConfig(epochs=EPOCHS, seed=seed, device="cpu"), progress=False)
+        gm = grouping_metrics(meta["assignment"], ys[view])
+        row = {"noise": name, "view": view, "seed": seed, "groups": meta["groups"], "psnr": meta["psnr"],
+               "peak": r["test_acc_peak"], "final": r["test_acc_final"], "chance": r["chance"],
+               "train_acc_last": r["per_epoch"][-1]["train_acc"], **gm,
+               "per_epoch_test": [e["test_acc"] for e in r["per_epoch"]], "attack_s": r["seconds"]}
+        out["attacks"].append(row)
+        print(f"{name:<28} {view:<13} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} train {row['train_acc_last']:.2f} "
+              f"compl {gm['completeness']:.2f} purity {gm['purity']:.2f} ({r['seconds']:.0f}s)", flush=True)
+        save(out)
+    print(f"done in {time.time() - t0:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
