@@ -55,8 +55,8 @@ CANDIDATES: dict[str, Construction] = {
     "luma 32 cells ε16 (finer)": Construction(16, 32, "luma"),
     "luma 56 cells ε16 (4 px at 224: finer than CIFAR's pixels)": Construction(16, 56, "luma"),
     "chroma-limited 16 cells ε16": Construction(16, 16, "chroma-limited"),
-    "balanced: luma 16 cells ε16, texture mask 0.25": STRENGTHS["balanced"],
-    "luma 16 cells ε12, texture mask 0.25": Construction(12, 16, "luma", 0.25),
+    "luma 16 cells ε16, texture mask 0.25": Construction(16, 16, "luma", 0.25),
+    "balanced (default): luma 16 cells ε12, texture mask 0.25": STRENGTHS["balanced"],
     "luma 16 cells ε8": Construction(8, 16, "luma"),
     "subtle: luma 16 cells ε8, texture mask 0.25": STRENGTHS["subtle"],
 }

@@ -128,7 +128,8 @@ def visibility(clean: np.ndarray, protected: np.ndarray, rows: int = 512, block:
         ys = np.arange(r0, r1) // block
         np.add.at(grid, (ys[:, None], (np.arange(w) // block)[None, :]), de)
         if win >= 3:  # SSIM map on the strip widened by the window's half-width, then its own rows only
-            p0, p1 = max(0, r0 - half), min(h, r1 + half)
+            p0 = max(0, min(r0 - half, h - win))  # at least a window's height
+            p1 = min(h, max(r1 + half, p0 + win))
             _, smap = structural_similarity(clean[p0:p1].astype(np.float64) / 255, protected[p0:p1].astype(np.float64) / 255,
                                             channel_axis=-1, data_range=1.0, win_size=win, full=True)
             keep0, keep1 = max(r0, half), min(r1, h - half)  # scikit-image leaves out the image's border

@@ -50,8 +50,8 @@ def preview_entry(name: str, clean: np.ndarray, protected: np.ndarray, vis: dict
 _CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em}.img{background:#fff;border:1px solid #ddd;padding:1em;margin:1em 0}
 .row{display:flex;gap:1em;flex-wrap:wrap;align-items:flex-start}figure{margin:0}
-figcaption{font-size:.85em;color:#555}.thumb{max-width:480px;height:auto}
-.zoom{width:240px;height:240px;image-rendering:pixelated;object-fit:contain;background:#eee}
+figcaption{font-size:.85em;color:#555}.thumb{max-width:400px;height:auto}.zooms{display:flex;gap:.5em}
+.zoom{width:200px;height:200px;image-rendering:pixelated;object-fit:contain;background:#eee}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 .warn{color:#a40}.ok{color:#060}"""
 
@@ -91,10 +91,10 @@ def write_preview(path: str | os.PathLike, entries: list[dict], summary: dict) -
             "</figcaption></figure>"
             f"<figure><img class='thumb' src='{e['protected']}' alt='{name}, protected'><figcaption>protected"
             "</figcaption></figure>"
-            f"<figure><img class='zoom' src='{e['zoom_clean']}' alt='zoom, original'><figcaption>zoom, original"
+            f"<div class='zooms'><figure><img class='zoom' src='{e['zoom_clean']}' alt='zoom, original'><figcaption>zoom, original"
             f"<br>{bw}×{bh} px at ({x0}, {y0})</figcaption></figure>"
             f"<figure><img class='zoom' src='{e['zoom_protected']}' alt='zoom, protected'><figcaption>zoom, "
-            "protected</figcaption></figure></div></div>")
+            "protected</figcaption></figure></div></div></div>")
     parts.append("</body></html>")
     atomic_write_bytes(path, "".join(parts).encode("utf-8"))
     return path

@@ -65,7 +65,7 @@ class Construction:
 #: colour patchwork on photos.
 STRENGTHS: dict[str, Construction] = {
     "subtle": Construction(eps255=8, cells=16, colour="luma", mask_floor=0.25),
-    "balanced": Construction(eps255=16, cells=16, colour="luma", mask_floor=0.25),
+    "balanced": Construction(eps255=12, cells=16, colour="luma", mask_floor=0.25),
     "strong": Construction(eps255=16, cells=16, colour="luma"),
     "paper": Construction(eps255=16, cells=8, colour="rgb"),
 }
