@@ -6,15 +6,19 @@ For each candidate construction (:class:`ucs_lite.noise.photo.Construction`):
   way folder mode does it (photos shrunk to the work size — 64 px, 224 px for cells > 32 — for clustering
   into 2 groups, one random cell pattern per group resized to each photo, texture mask at ≤ 1024 px):
   PSNR, SSIM, CIEDE2000 mean / 95th percentile / share above 2.3 (mean and worst over the four photos);
-* **protection** on the shared CIFAR-10: K-means (EfficientNet-Lite0 features at 224 px, standardised,
-  p = 10) on a class-balanced 5k training subset, one random cell pattern per cluster in the construction
-  (no UC optimisation: docs/results.md measured it adds nothing over a random pattern per cluster), the
-  small-CNN attacker (12 epochs, crop+flip) with fine labels on the 2k test subset, attacker seeds 0, 1, 2;
-  worst (highest) peak and final accuracy. ``--reference`` adds the default strength on all 10k images.
+* **protection** on the shared CIFAR-10: a class-balanced 5k training subset (seed 0) and the fixed 2k test
+  subset; one random cell pattern per group in the construction (no UC optimisation: docs/results.md
+  measured it adds nothing over a random pattern per cluster), the groups being the true fine classes
+  (``--grouping fine``, the default: perfectly pure clusters, the most any clustering can give, and no
+  feature extraction) or K-means on EfficientNet-Lite0 features (``--grouping kmeans``, as folder mode;
+  10k features at 224 px cost ~15 CPU-minutes); the small-CNN attacker (12 epochs, crop+flip) with fine
+  labels, attacker seed 0 (``--seeds``; ``--more-seeds`` gives some candidates more); worst (highest) peak
+  and final accuracy over the seeds. ``--reference`` adds the default strength on all 10k images.
 
-    python benchmarks/visibility.py                    # photos + 5k protection, all candidates
+    python benchmarks/visibility.py --more-seeds 0,2,7:0,1,2   # what docs/visibility.md reports
     python benchmarks/visibility.py --reference        # + the default on the full 10k
     python benchmarks/visibility.py --photos-only      # visibility only (seconds)
+    python benchmarks/visibility.py --only 0,7 --seeds 0 --skip-clean --results /tmp/w1   # one worker's share
 
 Attacker runs are cached (``ucs_lite.experiment.evaluate_cached``, under ``$UCS_LITE_CACHE``): a rerun only
 computes what is missing. Results: benchmarks/results/visibility.{json,md,html}.
@@ -88,14 +92,23 @@ def shared_split(n_train: int | None, test_size: int = 2000) -> tuple[Bundle, np
     return Bundle(full.train.subset(idx), full.test.balanced_subset(test_size, seed=0), {}, full.source), idx
 
 
-def protection(c: Construction, n_train: int | None, seeds: list[int], epochs: int) -> dict:
-    """Worst-over-seeds fine-label attacker accuracy on CIFAR-10 protected with construction ``c``."""
-    base, idx = shared_split(n_train)
+def groups_of(base: Bundle, idx: np.ndarray, grouping: str) -> np.ndarray:
+    """The group of every training image: ``kmeans`` (EfficientNet-Lite0 features at 224 px, standardised,
+    K-means p = 10, seed 0: what folder mode does) or ``fine`` (the true fine class: perfectly pure clusters,
+    the upper bound of what any clustering gives; costs no feature extraction)."""
+    if grouping == "fine":
+        return base.train.view("fine")[0]
     full = load("shared")
     feats = extract_features(create_surrogate(device="cpu"), full.train.images, progress=True)[idx]
-    clus = fit_clusters(feats, 10, seed=0, mode="standardize")
-    x = protect_images(base.train.images, clus.labels, random_cells(10, c, seed=0), c)
-    meta = {"method": "photo-construction", **c.as_dict()}
+    return fit_clusters(feats, 10, seed=0, mode="standardize").labels
+
+
+def protection(c: Construction, n_train: int | None, seeds: list[int], epochs: int, grouping: str = "fine") -> dict:
+    """Worst-over-seeds fine-label attacker accuracy on CIFAR-10 protected with construction ``c``."""
+    base, idx = shared_split(n_train)
+    groups = groups_of(base, idx, grouping)
+    x = protect_images(base.train.images, groups, random_cells(10, c, seed=0), c)
+    meta = {"method": "photo-construction", "grouping": grouping, **c.as_dict()}
     b = Bundle(ImageSet(x, dict(base.train.labels), dict(base.train.class_names)), base.test,
                {"meta": np.array(json.dumps(meta))}, base.source)
     runs = []
@@ -106,7 +119,7 @@ def protection(c: Construction, n_train: int | None, seeds: list[int], epochs: i
               flush=True)
     return {"n_train": len(base.train), "runs": runs, "worst_peak": max(r["peak"] for r in runs),
             "worst_final": max(r["final"] for r in runs),
-            "purity_fine": cluster_metrics(clus.labels, base.train.view("fine")[0])["purity"]}
+            "grouping": grouping, "purity_fine": cluster_metrics(groups, base.train.view("fine")[0])["purity"]}
 
 
 def clean_reference(n_train: int | None, seeds: list[int], epochs: int) -> dict:
@@ -125,6 +138,8 @@ def write(out: dict) -> None:
              "| fine peak, worst of seeds (5k) | fine final, worst | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in out["rows"]:
+        if not r.get("visibility"):
+            continue
         m, p = r["visibility"]["mean"], r.get("protection")
         prot = (f"{p['worst_peak']:.3f} | {p['worst_final']:.3f} | {len(p['runs'])}" if p else "— | — | 0")
         lines.append(f"| {r['name']} | {m['de2000_mean']:.2f} / {r['visibility']['worst_de2000_mean']:.2f} | "
@@ -142,7 +157,7 @@ def write(out: dict) -> None:
         import plotly.graph_objects as go
     except ImportError:
         return
-    rows = [r for r in out["rows"] if r.get("protection")]
+    rows = [r for r in out["rows"] if r.get("protection") and r.get("visibility")]
     fig = go.Figure(go.Scatter(
         x=[r["visibility"]["mean"]["de2000_mean"] for r in rows], y=[r["protection"]["worst_peak"] for r in rows],
         mode="markers+text", text=[r["name"].split(":")[0] if ":" in r["name"] else "" for r in rows],
@@ -165,33 +180,49 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--only", default="", help="comma-separated candidate indices (default: all)")
+    ap.add_argument("--more-seeds", default="", metavar="INDICES:SEEDS",
+                    help="e.g. 0,2,6:0,1,2 — these candidates use these attacker seeds instead of --seeds")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--grouping", choices=["fine", "kmeans"], default="fine",
+                    help="groups the noise follows on CIFAR-10: true fine classes (default, no features needed) "
+                         "or K-means on EfficientNet-Lite0 features (as folder mode; extracts 10k features)")
+    ap.add_argument("--skip-clean", action="store_true", help="no clean reference run (e.g. a second worker)")
+    ap.add_argument("--results", default=None, help="where visibility.{json,md,html} go (default benchmarks/results)")
     a = ap.parse_args()
+    global RESULTS
+    RESULTS = Path(a.results) if a.results else RESULTS
     torch.set_num_threads(a.threads)
     seeds = [int(s) for s in a.seeds.split(",")]
     prev = json.loads((RESULTS / "visibility.json").read_text()) if (RESULTS / "visibility.json").is_file() else {}
     old = {r["name"]: r for r in prev.get("rows", [])}
     only = {int(i) for i in a.only.split(",") if i}
+    more: dict[int, list[int]] = {}
+    if a.more_seeds:
+        idx, _, sds = a.more_seeds.partition(":")
+        more = {int(i): [int(x) for x in sds.split(",")] for i in idx.split(",")}
     out = {k: v for k, v in prev.items() if k != "rows"}
     out.update({"protocol": {"n_train": a.n_train, "test": 2000, "epochs": a.epochs, "attacker": "small-cnn",
-                             "labels": "fine", "p": 10, "photos": PHOTOS}, "rows": []})
+                             "labels": "fine", "groups": 10, "grouping": a.grouping, "photos": PHOTOS}, "rows": []})
     t0 = time.time()
-    if not a.photos_only:
+    if not a.photos_only and not a.skip_clean:
         out["clean_5k"] = clean_reference(a.n_train, [0], a.epochs)
     for i, (name, c) in enumerate(CANDIDATES.items()):
+        if only and i not in only and name in old:  # another worker's row: keep it as it was
+            out["rows"].append(old[name])
+            continue
         row = {"name": name, "construction": c.as_dict(),
                "strength": next((k for k, v in STRENGTHS.items() if v == c), None),
-               "visibility": photo_visibility(c)}
+               "visibility": photo_visibility(c) if not only or i in only else {}}
         if old.get(name, {}).get("protection"):
             row["protection"] = old[name]["protection"]
         if not a.photos_only and (not only or i in only):
             print(f"[{i}] {name}", flush=True)
-            row["protection"] = protection(c, a.n_train, seeds, a.epochs)
+            row["protection"] = protection(c, a.n_train, more.get(i, seeds), a.epochs, a.grouping)
         out["rows"].append(row)
         write(out)
     if a.reference:
         print(f"10k reference: {DEFAULT_STRENGTH}", flush=True)
-        out["reference_10k"] = protection(STRENGTHS[DEFAULT_STRENGTH], None, seeds, a.epochs)
+        out["reference_10k"] = protection(STRENGTHS[DEFAULT_STRENGTH], None, seeds, a.epochs, a.grouping)
     out["seconds"] = time.time() - t0
     write(out)
     print((RESULTS / "visibility.md").read_text())

@@ -92,14 +92,15 @@ def delta_e_map(clean: np.ndarray, protected: np.ndarray) -> np.ndarray:
     return deltaE_ciede2000(_strip_lab(clean), _strip_lab(protected), channel_axis=-1).astype(np.float32)
 
 
-def visibility(clean: np.ndarray, protected: np.ndarray, rows: int = 512, block: int | None = None) -> dict:
+def visibility(clean: np.ndarray, protected: np.ndarray, rows: int | None = None, block: int | None = None) -> dict:
     """How visible the protection of one photo is: uint8 H×W×3 clean vs protected (any size).
 
     Returns ``psnr`` (dB, peak 255; 100 for identical images), ``ssim`` (scikit-image, colour, 7-px window,
     data range 1), CIEDE2000 ``de2000_mean``, ``de2000_p95`` (95th percentile, from a 0.01-wide histogram)
     and ``de2000_share_jnd`` (share of pixels with ΔE00 > 2.3), plus ``changed_box`` = [y0, x0, h, w], the
     square of side ``block`` (default: ⅛ of the short side, at least 16 px) with the largest mean ΔE00 — what
-    a preview zooms on. Computed in strips of ``rows`` rows so a large photo needs bounded memory; the SSIM
+    a preview zooms on. Computed in strips of ``rows`` rows (default: ≈ 256k pixels a strip) so a large photo
+    needs bounded memory (a 6000×4000 photo: tens of MB, about a minute on one CPU thread); the SSIM
     of the strips equals scikit-image's on the whole image (strips overlap by the window's half-width).
     """
     from skimage.color import deltaE_ciede2000
@@ -109,6 +110,7 @@ def visibility(clean: np.ndarray, protected: np.ndarray, rows: int = 512, block:
         raise ValueError(f"visibility needs two uint8 H×W×3 images of one shape, got {clean.shape} {clean.dtype} "
                          f"and {protected.shape} {protected.dtype}")
     h, w = clean.shape[:2]
+    rows = rows or max(8, (1 << 18) // w)  # strips of ≈ 256k pixels: a few MB per float64 channel
     win = min(7, h, w)
     win -= 1 - win % 2
     half = max(0, (win - 1) // 2)
