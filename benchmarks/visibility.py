@@ -6,8 +6,8 @@ For each candidate construction (:class:`ucs_lite.noise.photo.Construction`):
   way folder mode does it (photos shrunk to the work size — 64 px, 224 px for cells > 32 — for clustering
   into 2 groups, one random cell pattern per group resized to each photo, texture mask at ≤ 1024 px):
   PSNR, SSIM, CIEDE2000 mean / 95th percentile / share above 2.3 (mean and worst over the four photos);
-* **protection** on the shared CIFAR-10: a class-balanced 5k training subset (seed 0) and the fixed 2k test
-  subset; one random cell pattern per group in the construction (no UC optimisation: docs/results.md
+* **protection** on the shared CIFAR-10: a class-balanced 2k training subset (``--n-train``; seed 0) and
+  the fixed 2k test subset; one random cell pattern per group in the construction (no UC optimisation: docs/results.md
   measured it adds nothing over a random pattern per cluster), the groups being the true fine classes
   (``--grouping fine``, the default: perfectly pure clusters, the most any clustering can give, and no
   feature extraction) or K-means on EfficientNet-Lite0 features (``--grouping kmeans``, as folder mode;
@@ -59,10 +59,10 @@ CANDIDATES: dict[str, Construction] = {
     "luma 32 cells ε16 (finer)": Construction(16, 32, "luma"),
     "luma 56 cells ε16 (4 px at 224: finer than CIFAR's pixels)": Construction(16, 56, "luma"),
     "chroma-limited 16 cells ε16": Construction(16, 16, "chroma-limited"),
-    "luma 16 cells ε16, texture mask 0.25": Construction(16, 16, "luma", 0.25),
-    "balanced (default): luma 16 cells ε12, texture mask 0.25": STRENGTHS["balanced"],
+    "luma 16 cells ε12, texture mask": Construction(12, 16, "luma", 0.0),
+    "balanced (default): luma 16 cells ε16, texture mask": STRENGTHS["balanced"],
     "luma 16 cells ε8": Construction(8, 16, "luma"),
-    "subtle: luma 16 cells ε8, texture mask 0.25": STRENGTHS["subtle"],
+    "subtle: luma 16 cells ε8, texture mask": STRENGTHS["subtle"],
 }
 
 
@@ -133,9 +133,10 @@ def write(out: dict) -> None:
     """JSON, a markdown table and a plotly figure (protection vs visibility)."""
     RESULTS.mkdir(exist_ok=True)
     atomic_write_bytes(RESULTS / "visibility.json", json.dumps(out, indent=2, default=float).encode())
-    clean = out.get("clean_5k")
+    clean = out.get("clean")
+    n = out.get("protocol", {}).get("n_train")
     lines = ["| construction | ΔE00 mean (4 photos: mean / worst) | ΔE00 p95 | share > 2.3 | PSNR dB | SSIM "
-             "| fine peak, worst of seeds (5k) | fine final, worst | seeds |",
+             f"| fine peak, worst of seeds ({n} train) | fine final, worst | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in out["rows"]:
         if not r.get("visibility"):
@@ -145,7 +146,8 @@ def write(out: dict) -> None:
         lines.append(f"| {r['name']} | {m['de2000_mean']:.2f} / {r['visibility']['worst_de2000_mean']:.2f} | "
                      f"{m['de2000_p95']:.2f} | {m['de2000_share_jnd']:.2f} | {m['psnr']:.1f} | {m['ssim']:.3f} | {prot} |")
     if clean:
-        lines.append(f"\nClean 5k reference (no noise), peaks per seed: {', '.join(f'{v:.3f}' for v in clean['peaks'])}.")
+        lines.append(f"\nClean reference ({clean['n_train']} train, no noise), peak / final, seed 0: "
+                     f"{clean['peaks'][0]:.3f} / {clean['finals'][0]:.3f}.")
     ref = out.get("reference_10k")
     if ref:
         peaks = ", ".join(f"{r['peak']:.3f}" for r in ref["runs"])
@@ -168,7 +170,7 @@ def write(out: dict) -> None:
     fig.add_vline(x=3.0, line_dash="dot", annotation_text="ΔE00 = 3 (publishable target)")
     fig.update_layout(template="plotly_white", title="Visibility vs protection (lower-left is better)",
                       xaxis_title="mean CIEDE2000 on four photos (visibility)",
-                      yaxis_title="attacker peak accuracy, fine labels, worst of seeds (5k CIFAR-10)")
+                      yaxis_title=f"attacker peak accuracy, fine labels, worst of seeds ({n} CIFAR-10 train)")
     fig.write_html(RESULTS / "visibility.html", include_plotlyjs="cdn")
 
 
@@ -176,7 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos-only", action="store_true")
     ap.add_argument("--reference", action="store_true", help="also the default strength on all 10k images")
-    ap.add_argument("--n-train", type=int, default=5000)
+    ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--only", default="", help="comma-separated candidate indices (default: all)")
@@ -205,7 +207,7 @@ def main() -> None:
                              "labels": "fine", "groups": 10, "grouping": a.grouping, "photos": PHOTOS}, "rows": []})
     t0 = time.time()
     if not a.photos_only and not a.skip_clean:
-        out["clean_5k"] = clean_reference(a.n_train, [0], a.epochs)
+        out["clean"] = clean_reference(a.n_train, [0], a.epochs)
     for i, (name, c) in enumerate(CANDIDATES.items()):
         if only and i not in only and name in old:  # another worker's row: keep it as it was
             out["rows"].append(old[name])

@@ -64,8 +64,8 @@ class Construction:
 #: construction folder mode used before: colour 8×8 cells at ε = 16 — the strongest shortcut, a visible
 #: colour patchwork on photos.
 STRENGTHS: dict[str, Construction] = {
-    "subtle": Construction(eps255=8, cells=16, colour="luma", mask_floor=0.25),
-    "balanced": Construction(eps255=12, cells=16, colour="luma", mask_floor=0.25),
+    "subtle": Construction(eps255=8, cells=16, colour="luma", mask_floor=0.0),
+    "balanced": Construction(eps255=16, cells=16, colour="luma", mask_floor=0.0),
     "strong": Construction(eps255=16, cells=16, colour="luma"),
     "paper": Construction(eps255=16, cells=8, colour="rgb"),
 }
@@ -83,8 +83,11 @@ def texture_mask(img: np.ndarray, floor: float, window: int | None = None) -> np
     """Texture mask of one image (uint8 H×W×3): float32 H×W in [floor, 1].
 
     The local standard deviation of luminance (Rec. 601 weights, 0–1 scale) over a ``window``² box
-    (default: 1/32 of the short side, at least 3 px, odd), divided by :data:`MASK_FULL_STD` and clipped
-    to [floor, 1], then box-smoothed once more so the mask has no sharp edges of its own.
+    (default: 1/64 of the short side, at least 3 px, odd — a wider window spreads full-strength noise
+    from an edge into the smooth sky beside it, a visible halo), divided by :data:`MASK_FULL_STD` and
+    clipped to [floor, 1], then box-smoothed once more so the mask has no sharp edges of its own.
+    ``floor`` 0 leaves perfectly smooth regions untouched (a floor of 0.25 left visible blocks in a dark
+    sky).
     """
     from scipy.ndimage import uniform_filter
 
@@ -92,7 +95,7 @@ def texture_mask(img: np.ndarray, floor: float, window: int | None = None) -> np
         raise ValueError(f"texture_mask needs an H×W×3 image, got {img.shape}")
     h, w = img.shape[:2]
     if window is None:
-        window = max(3, min(h, w) // 32)
+        window = max(3, min(h, w) // 64)
         window += 1 - window % 2
     lum = (img.astype(np.float32) / 255.0) @ np.array([0.299, 0.587, 0.114], np.float32)
     mean = uniform_filter(lum, window, mode="reflect")
