@@ -63,7 +63,19 @@ CANDIDATES: dict[str, Construction] = {
     "balanced (default): luma 16 cells ε16, texture mask": STRENGTHS["balanced"],
     "luma 16 cells ε8": Construction(8, 16, "luma"),
     "subtle: luma 16 cells ε8, texture mask": STRENGTHS["subtle"],
+    "rgb 8 cells ε8": Construction(8, 8, "rgb"),
 }
+
+#: Protection of some candidates measured earlier under the full protocol of docs/results.md (all 10k training
+#: images, K-means clusters p = 10 on EfficientNet-Lite0 features, a random pattern per cluster, small-CNN,
+#: fine labels, attacker seed 0; clean 0.673): benchmarks/results/explore.json and robust.json.
+PRIOR_10K = {
+    "paper (old default): rgb 8 cells ε16": {"peak": 0.415, "final": 0.4005, "source": "explore.json"},
+    "luma 8 cells ε16": {"peak": 0.586, "final": 0.586, "source": "robust.json"},
+    "strong: luma 16 cells ε16": {"peak": 0.453, "final": 0.4305, "source": "robust.json"},
+    "rgb 8 cells ε8": {"peak": 0.6505, "final": 0.65, "source": "explore.json"},
+}
+CLEAN_10K_PEAK = 0.673
 
 
 def photo_visibility(c: Construction, seed: int = 0) -> dict:
@@ -136,15 +148,19 @@ def write(out: dict) -> None:
     clean = out.get("clean")
     n = out.get("protocol", {}).get("n_train")
     lines = ["| construction | ΔE00 mean (4 photos: mean / worst) | ΔE00 p95 | share > 2.3 | PSNR dB | SSIM "
+             "| fine peak / final, 10k K-means, seed 0 (earlier) "
              f"| fine peak, worst of seeds ({n} train) | fine final, worst | seeds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["rows"]:
         if not r.get("visibility"):
             continue
         m, p = r["visibility"]["mean"], r.get("protection")
         prot = (f"{p['worst_peak']:.3f} | {p['worst_final']:.3f} | {len(p['runs'])}" if p else "— | — | 0")
+        pr = PRIOR_10K.get(r["name"])
+        prior = f"{pr['peak']:.3f} / {pr['final']:.3f}" if pr else "—"
         lines.append(f"| {r['name']} | {m['de2000_mean']:.2f} / {r['visibility']['worst_de2000_mean']:.2f} | "
-                     f"{m['de2000_p95']:.2f} | {m['de2000_share_jnd']:.2f} | {m['psnr']:.1f} | {m['ssim']:.3f} | {prot} |")
+                     f"{m['de2000_p95']:.2f} | {m['de2000_share_jnd']:.2f} | {m['psnr']:.1f} | {m['ssim']:.3f} | "
+                     f"{prior} | {prot} |")
     if clean:
         lines.append(f"\nClean reference ({clean['n_train']} train, no noise), peak / final, seed 0: "
                      f"{clean['peaks'][0]:.3f} / {clean['finals'][0]:.3f}.")
@@ -160,17 +176,26 @@ def write(out: dict) -> None:
     except ImportError:
         return
     rows = [r for r in out["rows"] if r.get("protection") and r.get("visibility")]
-    fig = go.Figure(go.Scatter(
-        x=[r["visibility"]["mean"]["de2000_mean"] for r in rows], y=[r["protection"]["worst_peak"] for r in rows],
-        mode="markers+text", text=[r["name"].split(":")[0] if ":" in r["name"] else "" for r in rows],
-        textposition="top center", hovertext=[r["name"] for r in rows], name="constructions"))
+    fig = go.Figure()
+    if rows:
+        fig.add_trace(go.Scatter(
+            x=[r["visibility"]["mean"]["de2000_mean"] for r in rows], y=[r["protection"]["worst_peak"] for r in rows],
+            mode="markers+text", text=[r["name"].split(":")[0] if ":" in r["name"] else "" for r in rows],
+            textposition="top center", hovertext=[r["name"] for r in rows],
+            name=f"{n} train, grouping {out.get('protocol', {}).get('grouping')}, worst of seeds"))
+    prior = [r for r in out["rows"] if r["name"] in PRIOR_10K and r.get("visibility")]
+    fig.add_trace(go.Scatter(
+        x=[r["visibility"]["mean"]["de2000_mean"] for r in prior], y=[PRIOR_10K[r["name"]]["peak"] for r in prior],
+        mode="markers+text", marker_symbol="diamond", text=[r["name"] for r in prior], textposition="top center",
+        name="10k, K-means, seed 0 (measured earlier, docs/results.md)"))
+    fig.add_hline(y=CLEAN_10K_PEAK, line_dash="dash", annotation_text="clean, 10k (no noise)")
     if clean:
-        fig.add_hline(y=max(clean["peaks"]), line_dash="dash", annotation_text="clean (no noise)")
+        fig.add_hline(y=max(clean["peaks"]), line_dash="dash", annotation_text=f"clean, {n} train")
     fig.add_hline(y=0.1, line_dash="dot", annotation_text="chance")
     fig.add_vline(x=3.0, line_dash="dot", annotation_text="ΔE00 = 3 (publishable target)")
     fig.update_layout(template="plotly_white", title="Visibility vs protection (lower-left is better)",
                       xaxis_title="mean CIEDE2000 on four photos (visibility)",
-                      yaxis_title=f"attacker peak accuracy, fine labels, worst of seeds ({n} CIFAR-10 train)")
+                      yaxis_title="attacker peak accuracy on CIFAR-10, fine labels")
     fig.write_html(RESULTS / "visibility.html", include_plotlyjs="cdn")
 
 
