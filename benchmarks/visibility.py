@@ -64,6 +64,7 @@ CANDIDATES: dict[str, Construction] = {
     "luma 16 cells ε8": Construction(8, 16, "luma"),
     "subtle: luma 16 cells ε8, texture mask": STRENGTHS["subtle"],
     "rgb 8 cells ε8": Construction(8, 8, "rgb"),
+    "luma 16 cells ε16, texture mask with floor 0.5": Construction(16, 16, "luma", 0.5),
 }
 
 #: Protection of some candidates measured earlier under the full protocol of docs/results.md (all 10k training
