@@ -122,8 +122,21 @@ def _resume_options(a: argparse.Namespace, method: str, inputs: list[Path]) -> d
     return {"checkpoint": str(ck), "checkpoint_every": a.checkpoint_every, "resume": bool(a.resume)}
 
 
+def _visibility_table(summary: dict) -> str:
+    """Per-image visibility figures of a folder run, one line each, and where the preview is."""
+    lines = [f"{'image':<32} {'PSNR dB':>8} {'SSIM':>6} {'ΔE00 mean':>9} {'p95':>6} {'>2.3':>5}"]
+    for name, v in summary["visibility"].items():
+        short = name if len(name) <= 32 else "…" + name[-31:]
+        lines.append(f"{short:<32} {v['psnr']:8.1f} {v['ssim']:6.3f} {v['de2000_mean']:9.2f} {v['de2000_p95']:6.2f} "
+                     f"{100 * v['de2000_share_jnd']:4.0f}%")
+    lines.append(f"strength {summary['strength']} (ε = {summary['eps_255']:.0f}/255); look before publishing: "
+                 f"{Path(summary['output_dir']) / summary['preview']}")
+    return "\n".join(lines)
+
+
 def cmd_protect(a: argparse.Namespace) -> int:
     from .data import load, save_npz
+    from .noise.photo import DEFAULT_STRENGTH
     from .protect import protect_bundle, protect_folder
 
     if a.input_dir:
@@ -137,8 +150,11 @@ def cmd_protect(a: argparse.Namespace) -> int:
         options = _parse_options(a.opt) | _resume_options(a, "uc", [src, dst])
         summary = protect_folder(a.input_dir, a.output_dir, eps=a.eps, p=a.clusters, seed=a.seed,
                                  surrogate=a.surrogate, work_size=a.work_size, overwrite=a.overwrite,
-                                 device=a.device, progress=not a.quiet, **options)
-        print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config")}
+                                 device=a.device, progress=not a.quiet, strength=a.strength or DEFAULT_STRENGTH,
+                                 **options)
+        if not a.quiet:
+            print(_visibility_table(summary), file=sys.stderr)
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config", "visibility")}
                          | {"skipped": len(summary["skipped"])}))
         if summary["skipped"]:
             names = ", ".join(s_["file"] for s_ in summary["skipped"])
@@ -147,6 +163,9 @@ def cmd_protect(a: argparse.Namespace) -> int:
         return 0
     if not a.data or not a.out:
         raise CliError("give --data IN.npz --out OUT.npz (or --input-dir PHOTOS --output-dir OUT)")
+    if a.strength:
+        raise CliError("--strength shapes the noise of photo folders (--input-dir); for --data use --eps and --opt")
+    a.eps = 16 / 255 if a.eps is None else a.eps
     inputs = _input_paths(a.data)
     out = _check_output(a.out, "--out", inputs)
     if out.exists() and not a.overwrite:
@@ -267,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .attack import ATTACKERS
     from .noise import METHODS
+    from .noise.photo import DEFAULT_STRENGTH, STRENGTHS
     from .surrogates import DEFAULT_SURROGATE
 
     ap = _Parser(prog="ucs-lite", description="Label-agnostic unlearnable examples (Unlearnable Clusters).")
@@ -287,9 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="uc", choices=METHODS)
     p.add_argument("--surrogate", default=DEFAULT_SURROGATE)
     p.add_argument("--clusters", type=_pos_int, default=10, help="p, the number of K-means clusters")
-    p.add_argument("--eps", type=_eps, default=16 / 255, help="L∞ bound in 0–255 units (default 16)")
+    p.add_argument("--eps", type=_eps, default=None,
+                   help="L∞ bound in 0–255 units (default 16; with --input-dir: the --strength's)")
     p.add_argument("--labels", default="fine", help="the protector's label view (label-based methods only)")
     p.add_argument("--work-size", type=_pos_int, default=64, help="crafting resolution for --input-dir")
+    p.add_argument("--strength", choices=list(STRENGTHS), default=None,
+                   help=f"(--input-dir) how strong and how visible the noise is (default {DEFAULT_STRENGTH}): "
+                        + "; ".join(f"{k}: {v.describe()}" for k, v in STRENGTHS.items()))
     p.add_argument("--save-perturbation", help="also write the Perturbation artefact here (.npz)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option, e.g. steps=40")
     p.add_argument("--checkpoint",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "worst_removed"]
+__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "worst_removed", "visibility",
+           "delta_e_map", "JND_DE2000"]
 
 
 def _as_float_nhwc(x) -> np.ndarray:
@@ -93,3 +94,83 @@ def worst_removed(clean, protected, chance) -> float:
     vals = np.array([removed(a, b, z) for a, b, z in zip(c, p, h)])
     vals = vals[np.isfinite(vals)]
     return float(vals.min()) if len(vals) else float("nan")
+
+
+# ---------------------------------------------------------------- visibility of a protected photo
+
+#: CIEDE2000 difference usually taken as just noticeable (Sharma et al. 2005 / Mahy et al. 1994: ΔE ≈ 2.3).
+JND_DE2000 = 2.3
+
+
+def _strip_lab(img: np.ndarray) -> np.ndarray:
+    """uint8 h×W×3 sRGB -> CIELAB (D65) float64 h×W×3 (scikit-image)."""
+    from skimage.color import rgb2lab
+
+    return rgb2lab(img.astype(np.float64) / 255.0)
+
+
+def delta_e_map(clean: np.ndarray, protected: np.ndarray) -> np.ndarray:
+    """CIEDE2000 colour difference per pixel (float32 H×W) of two uint8 H×W×3 sRGB images (scikit-image
+    ``rgb2lab`` + ``deltaE_ciede2000``). For small images; :func:`visibility` works in strips."""
+    from skimage.color import deltaE_ciede2000
+
+    return deltaE_ciede2000(_strip_lab(clean), _strip_lab(protected), channel_axis=-1).astype(np.float32)
+
+
+def visibility(clean: np.ndarray, protected: np.ndarray, rows: int | None = None, block: int | None = None) -> dict:
+    """How visible the protection of one photo is: uint8 H×W×3 clean vs protected (any size).
+
+    Returns ``psnr`` (dB, peak 255; 100 for identical images), ``ssim`` (scikit-image, colour, 7-px window,
+    data range 1), CIEDE2000 ``de2000_mean``, ``de2000_p95`` (95th percentile, from a 0.01-wide histogram)
+    and ``de2000_share_jnd`` (share of pixels with ΔE00 > 2.3), plus ``changed_box`` = [y0, x0, h, w], the
+    square of side ``block`` (default: ⅛ of the short side, at least 16 px) with the largest mean ΔE00 — what
+    a preview zooms on. Computed in strips of ``rows`` rows (default: ≈ 256k pixels a strip) so a large photo
+    needs bounded memory (a 6000×4000 photo: tens of MB, about a minute on one CPU thread); the SSIM
+    of the strips equals scikit-image's on the whole image (strips overlap by the window's half-width).
+    """
+    from skimage.color import deltaE_ciede2000
+    from skimage.metrics import structural_similarity
+
+    if clean.shape != protected.shape or clean.ndim != 3 or clean.shape[2] != 3 or clean.dtype != np.uint8:
+        raise ValueError(f"visibility needs two uint8 H×W×3 images of one shape, got {clean.shape} {clean.dtype} "
+                         f"and {protected.shape} {protected.dtype}")
+    h, w = clean.shape[:2]
+    rows = rows or max(8, (1 << 18) // w)  # strips of ≈ 256k pixels: a few MB per float64 channel
+    win = min(7, h, w)
+    win -= 1 - win % 2
+    half = max(0, (win - 1) // 2)
+    block = block or max(16, min(h, w) // 8)
+    block = min(block, h, w)
+    gy, gx = (h + block - 1) // block, (w + block - 1) // block  # coarse grid of ΔE sums, then best window
+    grid = np.zeros((gy, gx))
+    hist = np.zeros(10001)  # ΔE00 in [0, 100) by 0.01, last bin: ≥ 100
+    sq_err, ssim_sum, ssim_n, de_sum = 0.0, 0.0, 0, 0.0
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = clean[r0:r1], protected[r0:r1]
+        sq_err += float(((a.astype(np.float64) - b) ** 2).sum())
+        de = deltaE_ciede2000(_strip_lab(a), _strip_lab(b), channel_axis=-1)
+        de_sum += float(de.sum())
+        hist += np.bincount(np.minimum((de * 100).astype(np.int64), 10000).ravel(), minlength=10001)
+        ys = np.arange(r0, r1) // block
+        np.add.at(grid, (ys[:, None], (np.arange(w) // block)[None, :]), de)
+        if win >= 3:  # SSIM map on the strip widened by the window's half-width, then its own rows only
+            p0 = max(0, min(r0 - half, h - win))  # at least a window's height
+            p1 = min(h, max(r1 + half, p0 + win))
+            _, smap = structural_similarity(clean[p0:p1].astype(np.float64) / 255, protected[p0:p1].astype(np.float64) / 255,
+                                            channel_axis=-1, data_range=1.0, win_size=win, full=True)
+            keep0, keep1 = max(r0, half), min(r1, h - half)  # scikit-image leaves out the image's border
+            if keep1 > keep0:
+                part = smap[keep0 - p0:keep1 - p0, half:w - half]
+                ssim_sum += float(part.mean(axis=-1).sum())
+                ssim_n += part.shape[0] * part.shape[1]
+    n = h * w
+    mse = sq_err / (n * 3)
+    cum = np.cumsum(hist)
+    iy, ix = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    y0, x0 = min(iy * block, h - block), min(ix * block, w - block)
+    return {"psnr": 100.0 if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse)),
+            "ssim": float(ssim_sum / ssim_n) if ssim_n else float(1 - np.abs(clean.astype(float) - protected).mean() / 255),
+            "de2000_mean": de_sum / n, "de2000_p95": float(np.searchsorted(cum, 0.95 * n) / 100),
+            "de2000_share_jnd": float(1 - cum[int(JND_DE2000 * 100)] / n), "changed_box": [int(y0), int(x0), int(block),
+                                                                                     int(block)]}

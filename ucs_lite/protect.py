@@ -13,16 +13,19 @@ from . import __version__
 from .cluster import cluster_metrics
 from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
                    list_images, read_image, resize_uint8)
-from .provenance import provenance
-from .metrics import check_linf, psnr, ssim
+from .metrics import check_linf, psnr, ssim, visibility
 from .noise import Perturbation, apply, craft, needs_labels
 from .noise.base import check_eps
+from .noise.photo import DEFAULT_STRENGTH, masked_delta, resolve_strength
+from .preview import MAX_IMAGES as MAX_PREVIEW
+from .preview import preview_entry, write_preview
+from .provenance import provenance
 from .surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_device
 
 # craft options that change how a run is carried out, not what it produces (left out of config hashes)
 RUN_OPTIONS = ("checkpoint", "checkpoint_every", "resume", "progress")
 
-__all__ = ["protect_bundle", "protect_folder", "quality_report"]
+__all__ = ["protect_bundle", "protect_folder", "quality_report", "worst_visibility"]
 
 
 def quality_report(clean: np.ndarray, protected: np.ndarray, eps: float) -> dict:
@@ -131,10 +134,19 @@ def _output_names(files: list[Path], src: Path) -> dict[Path, Path]:
             for f, rel in plain.items()}
 
 
-def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, eps: float = 16 / 255,
+def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, eps: float | None = None,
                    p: int = 10, seed: int = 0, surrogate: str = DEFAULT_SURROGATE, work_size: int = 64,
-                   overwrite: bool = False, device: str = "auto", progress: bool = True, **options) -> dict:
+                   overwrite: bool = False, device: str = "auto", progress: bool = True,
+                   strength: str = DEFAULT_STRENGTH, **options) -> dict:
     """Protect every image of a folder at its native size with Unlearnable Clusters.
+
+    ``strength`` names the shape of the noise (:data:`ucs_lite.noise.photo.STRENGTHS`: ε, pattern cells,
+    colour or luminance only, texture mask); ``eps`` (if given) and ``options`` (e.g. ``lowfreq_res``,
+    ``gray``) override its parts. The default, ``balanced`` (ε = 16/255, luminance only, texture-masked), is
+    what a person would publish; stronger points protect more and show more (docs/visibility.md); ``paper``
+    is the saturated colour patchwork of ε = 16/255, plainly visible on photos.
+    Per image, the visibility figures (:func:`ucs_lite.metrics.visibility`) go into the summary, and
+    ``output_dir/preview.html`` shows every image before / after with a zoom on the most changed region.
 
     Images are read one at a time (EXIF rotation applied, converted to RGB) and shrunk to ``work_size``²
     for clustering and crafting; then each is read again and its cluster's δ is resized to its own size
@@ -145,7 +157,8 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     lowered (with a warning) to the number of distinct images when there are fewer. The input folder
     is never written to; a non-empty ``output_dir`` is refused unless ``overwrite``.
     """
-    eps = check_eps(eps)
+    construction = resolve_strength(strength)
+    eps = check_eps(construction.eps if eps is None else eps)
     src, dst = Path(input_dir).resolve(), Path(output_dir).resolve()
     if not src.is_dir():
         raise DataError(f"{input_dir}: input folder not found (or not a folder); give the folder of images to protect")
@@ -189,11 +202,13 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     if p_eff < p:
         warnings.warn(f"p = {p} clusters but only {distinct} distinct image(s) in {input_dir}: using p = {p_eff}",
                       UcsWarning, stacklevel=2)
+    options = {"lowfreq_res": construction.cells, "gray": construction.colour == "luma", **options}
     config = {"method": "uc", "eps": eps, "seed": seed, "p": p_eff, "surrogate": s.name, "work_size": work_size,
+              "strength": strength, "mask_floor": construction.mask_floor,
               "options": {k: v for k, v in options.items() if k not in RUN_OPTIONS}, "work": work.fingerprint()}
     pert = craft("uc", work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=dev, progress=progress, **options)
     names = _output_names(good, src)
-    written = []
+    written, quality, entries = [], {}, []
     for f, k in zip(good, pert.assignment):
         try:
             img = read_image(f)
@@ -201,17 +216,38 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
             warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
             skipped.append({"file": str(f.relative_to(src)), "error": str(e)})
             continue
-        out = apply_native(img, pert.delta[k])
+        delta = pert.delta[k] if construction.mask_floor is None else masked_delta(img, pert.delta[k],
+                                                                                    construction.mask_floor)
+        out = apply_native(img, delta)
         check_linf(img[None], out[None], eps)
+        vis = visibility(img, out)
+        if len(entries) < MAX_PREVIEW:
+            entries.append(preview_entry(str(names[f]), img, out, vis))
         del img  # one full-size copy less while the PNG is encoded
         _write_png(dst / names[f], out)
         written.append(str(names[f]))
+        quality[str(names[f])] = vis
         del out
     summary = {"input_dir": str(src), "output_dir": str(dst), "written": len(written), "skipped": skipped,
                "p": p_eff, "p_requested": p, "eps_255": eps * 255, "seed": seed, "surrogate": s.name,
-               "work_size": work_size, "seconds": time.time() - t0, "version": __version__,
+               "work_size": work_size, "strength": strength,
+               "construction": {**construction.as_dict(), "eps255": eps * 255, "cells": options["lowfreq_res"],
+                                "colour": "luma" if options["gray"] else "rgb"},
+               "visibility_worst": worst_visibility(quality), "visibility": quality, "preview": "preview.html",
+               "seconds": time.time() - t0, "version": __version__,
                "outputs": written, **provenance(config, seed, dev), "config": config}
     if s.for_tests_only:
         summary["warning"] = "made with the random-init 'tiny' surrogate: for tests only"
+    write_preview(dst / "preview.html", entries, summary)
     atomic_write_bytes(dst / "ucs_lite_summary.json", json.dumps(summary, indent=2, default=float).encode())
     return summary
+
+
+def worst_visibility(quality: dict[str, dict]) -> dict:
+    """The most visible image's figures over a folder's per-image :func:`~ucs_lite.metrics.visibility`
+    results: lowest PSNR and SSIM, highest ΔE00 mean, 95th percentile and share above 2.3 (empty: ``{}``)."""
+    if not quality:
+        return {}
+    vals = list(quality.values())
+    return {"psnr": min(v["psnr"] for v in vals), "ssim": min(v["ssim"] for v in vals),
+            **{k: max(v[k] for v in vals) for k in ("de2000_mean", "de2000_p95", "de2000_share_jnd")}}

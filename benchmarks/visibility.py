@@ -1,0 +1,260 @@
+"""Visibility vs protection of noise constructions for photos (issue 17).
+
+For each candidate construction (:class:`ucs_lite.noise.photo.Construction`):
+
+* **visibility** on scikit-image's four bundled photos (astronaut, coffee, chelsea, rocket), protected the
+  way folder mode does it (photos shrunk to the work size — 64 px, 224 px for cells > 32 — for clustering
+  into 2 groups, one random cell pattern per group resized to each photo, texture mask at ≤ 1024 px):
+  PSNR, SSIM, CIEDE2000 mean / 95th percentile / share above 2.3 (mean and worst over the four photos);
+* **protection** on the shared CIFAR-10: a class-balanced 2k training subset (``--n-train``; seed 0) and
+  the fixed 2k test subset; one random cell pattern per group in the construction (no UC optimisation: docs/results.md
+  measured it adds nothing over a random pattern per cluster), the groups being the true fine classes
+  (``--grouping fine``, the default: perfectly pure clusters, the most any clustering can give, and no
+  feature extraction) or K-means on EfficientNet-Lite0 features (``--grouping kmeans``, as folder mode;
+  10k features at 224 px cost ~15 CPU-minutes); the small-CNN attacker (12 epochs, crop+flip) with fine
+  labels, attacker seed 0 (``--seeds``; ``--more-seeds`` gives some candidates more); worst (highest) peak
+  and final accuracy over the seeds. ``--reference`` adds the default strength on all 10k images.
+
+    python benchmarks/visibility.py --only 0,2,7,9,11 --more-seeds 7:0,1,2   # what docs/visibility.md reports
+    python benchmarks/visibility.py --reference        # + the default on the full 10k
+    python benchmarks/visibility.py --photos-only      # visibility only (seconds)
+    python benchmarks/visibility.py --only 0,7 --seeds 0 --skip-clean --results /tmp/w1   # one worker's share
+
+Attacker runs are cached (``ucs_lite.cache.evaluate``, under ``$UCS_LITE_CACHE``): a rerun only
+computes what is missing. Results: benchmarks/results/visibility.{json,md,html}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from ucs_lite.attack import AttackConfig  # noqa: E402
+from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
+from ucs_lite import cache  # noqa: E402
+from ucs_lite.metrics import visibility  # noqa: E402
+from ucs_lite.noise.photo import (DEFAULT_STRENGTH, STRENGTHS, Construction, masked_delta,  # noqa: E402
+                                  protect_images, random_cells)
+from ucs_lite.protect import apply_native  # noqa: E402
+from ucs_lite.surrogates import create_surrogate  # noqa: E402
+
+RESULTS = ROOT / "results"
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+#: candidate name -> construction; the named strengths are among them
+CANDIDATES: dict[str, Construction] = {
+    "paper (old default): rgb 8 cells ε16": STRENGTHS["paper"],
+    "luma 8 cells ε16": Construction(16, 8, "luma"),
+    "strong: luma 16 cells ε16": STRENGTHS["strong"],
+    "luma 32 cells ε16 (finer)": Construction(16, 32, "luma"),
+    "luma 56 cells ε16 (4 px at 224: finer than CIFAR's pixels)": Construction(16, 56, "luma"),
+    "chroma-limited 16 cells ε16": Construction(16, 16, "chroma-limited"),
+    "luma 16 cells ε12, texture mask": Construction(12, 16, "luma", 0.0),
+    "balanced (default): luma 16 cells ε16, texture mask": STRENGTHS["balanced"],
+    "luma 16 cells ε8": Construction(8, 16, "luma"),
+    "subtle: luma 16 cells ε8, texture mask": STRENGTHS["subtle"],
+    "rgb 8 cells ε8": Construction(8, 8, "rgb"),
+    "luma 16 cells ε16, texture mask with floor 0.5": Construction(16, 16, "luma", 0.5),
+}
+
+#: Protection of some candidates measured earlier under the full protocol of docs/results.md (all 10k training
+#: images, K-means clusters p = 10 on EfficientNet-Lite0 features, a random pattern per cluster, small-CNN,
+#: fine labels, attacker seed 0; clean 0.673): benchmarks/results/explore.json and robust.json.
+PRIOR_10K = {
+    "paper (old default): rgb 8 cells ε16": {"peak": 0.415, "final": 0.4005, "source": "explore.json"},
+    "luma 8 cells ε16": {"peak": 0.586, "final": 0.586, "source": "robust.json"},
+    "strong: luma 16 cells ε16": {"peak": 0.453, "final": 0.4305, "source": "robust.json"},
+    "rgb 8 cells ε8": {"peak": 0.6505, "final": 0.65, "source": "explore.json"},
+}
+CLEAN_10K_PEAK = 0.673
+
+
+def photo_visibility(c: Construction, seed: int = 0) -> dict:
+    """Visibility figures of construction ``c`` on the four photos (two groups, alternating)."""
+    from skimage import data
+
+    work = 224 if c.cells > 32 else 64
+    d = F.interpolate(torch.from_numpy(random_cells(2, c, seed)), size=(work, work), mode="nearest").numpy()
+    per = {}
+    for i, name in enumerate(PHOTOS):
+        img = getattr(data, name)()
+        dk = d[i % 2] if c.mask_floor is None else masked_delta(img, d[i % 2], c.mask_floor)
+        v = visibility(img, apply_native(img, dk))
+        v.pop("changed_box")
+        per[name] = v
+    keys = list(next(iter(per.values())))
+    return {"per_photo": per, "mean": {k: float(np.mean([p[k] for p in per.values()])) for k in keys},
+            "worst_de2000_mean": max(p["de2000_mean"] for p in per.values())}
+
+
+def shared_split(n_train: int | None, test_size: int = 2000) -> tuple[Bundle, np.ndarray]:
+    """The shared CIFAR-10 bundle with a class-balanced ``n_train`` subset (None: all 10k) and the fixed
+    2k test subset; also the indices of the training subset within the 10k."""
+    full = load("shared")
+    idx = full.train.balanced_indices(n_train, seed=0) if n_train else np.arange(len(full.train))
+    return Bundle(full.train.subset(idx), full.test.balanced_subset(test_size, seed=0), {}, full.source), idx
+
+
+def groups_of(base: Bundle, idx: np.ndarray, grouping: str) -> np.ndarray:
+    """The group of every training image: ``kmeans`` (EfficientNet-Lite0 features at 224 px, standardised,
+    K-means p = 10, seed 0: what folder mode does) or ``fine`` (the true fine class: perfectly pure clusters,
+    the upper bound of what any clustering gives; costs no feature extraction)."""
+    if grouping == "fine":
+        return base.train.view("fine")[0]
+    full = load("shared")
+    feats = extract_features(create_surrogate(device="cpu"), full.train.images, progress=True)[idx]
+    return fit_clusters(feats, 10, seed=0, mode="standardize").labels
+
+
+def protection(c: Construction, n_train: int | None, seeds: list[int], epochs: int, grouping: str = "fine") -> dict:
+    """Worst-over-seeds fine-label attacker accuracy on CIFAR-10 protected with construction ``c``."""
+    base, idx = shared_split(n_train)
+    groups = groups_of(base, idx, grouping)
+    x = protect_images(base.train.images, groups, random_cells(10, c, seed=0), c)
+    meta = {"method": "photo-construction", "grouping": grouping, **c.as_dict()}
+    b = Bundle(ImageSet(x, dict(base.train.labels), dict(base.train.class_names)), base.test,
+               {"meta": np.array(json.dumps(meta))}, base.source)
+    runs = []
+    for s in seeds:
+        r = cache.evaluate(b, "fine", AttackConfig(epochs=epochs, seed=s), progress=False)
+        runs.append({"seed": s, "final": r["test_acc_final"], "peak": r["test_acc_peak"], "seconds": r["seconds"]})
+        print(f"    seed {s}: final {r['test_acc_final']:.3f} peak {r['test_acc_peak']:.3f} ({r['seconds']:.0f}s)",
+              flush=True)
+    return {"n_train": len(base.train), "runs": runs, "worst_peak": max(r["peak"] for r in runs),
+            "worst_final": max(r["final"] for r in runs),
+            "grouping": grouping, "purity_fine": cluster_metrics(groups, base.train.view("fine")[0])["purity"]}
+
+
+def clean_reference(n_train: int | None, seeds: list[int], epochs: int) -> dict:
+    base, _ = shared_split(n_train)
+    runs = [cache.evaluate(base, "fine", AttackConfig(epochs=epochs, seed=s), progress=False) for s in seeds]
+    return {"n_train": len(base.train), "peaks": [r["test_acc_peak"] for r in runs],
+            "finals": [r["test_acc_final"] for r in runs]}
+
+
+def write(out: dict) -> None:
+    """JSON, a markdown table and a plotly figure (protection vs visibility)."""
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_bytes(RESULTS / "visibility.json", json.dumps(out, indent=2, default=float).encode())
+    clean = out.get("clean")
+    n = out.get("protocol", {}).get("n_train")
+    lines = ["| construction | ΔE00 mean (4 photos: mean / worst) | ΔE00 p95 | share > 2.3 | PSNR dB | SSIM "
+             "| fine peak / final, 10k K-means, seed 0 (earlier) "
+             f"| fine peak, worst of seeds ({n} train) | fine final, worst | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in out["rows"]:
+        if not r.get("visibility"):
+            continue
+        m, p = r["visibility"]["mean"], r.get("protection")
+        prot = (f"{p['worst_peak']:.3f} | {p['worst_final']:.3f} | {len(p['runs'])}" if p else "— | — | 0")
+        pr = PRIOR_10K.get(r["name"])
+        prior = f"{pr['peak']:.3f} / {pr['final']:.3f}" if pr else "—"
+        lines.append(f"| {r['name']} | {m['de2000_mean']:.2f} / {r['visibility']['worst_de2000_mean']:.2f} | "
+                     f"{m['de2000_p95']:.2f} | {m['de2000_share_jnd']:.2f} | {m['psnr']:.1f} | {m['ssim']:.3f} | "
+                     f"{prior} | {prot} |")
+    if clean:
+        lines.append(f"\nClean reference ({clean['n_train']} train, no noise), peak / final, seed 0: "
+                     f"{clean['peaks'][0]:.3f} / {clean['finals'][0]:.3f}.")
+    ref = out.get("reference_10k")
+    if ref:
+        peaks = ", ".join(f"{r['peak']:.3f}" for r in ref["runs"])
+        lines.append(f"\n10k reference, default strength `{DEFAULT_STRENGTH}`: peaks {peaks} "
+                     f"(worst {ref['worst_peak']:.3f}), finals worst {ref['worst_final']:.3f}; clean 10k peak 0.673 "
+                     "(docs/results.md).")
+    (RESULTS / "visibility.md").write_text("\n".join(lines) + "\n")
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return
+    rows = [r for r in out["rows"] if r.get("protection") and r.get("visibility")]
+    fig = go.Figure()
+    if rows:
+        fig.add_trace(go.Scatter(
+            x=[r["visibility"]["mean"]["de2000_mean"] for r in rows], y=[r["protection"]["worst_peak"] for r in rows],
+            mode="markers+text", text=[r["name"].split(":")[0] if ":" in r["name"] else "" for r in rows],
+            textposition="top center", hovertext=[r["name"] for r in rows],
+            name=f"{n} train, grouping {out.get('protocol', {}).get('grouping')}, worst of seeds"))
+    prior = [r for r in out["rows"] if r["name"] in PRIOR_10K and r.get("visibility")]
+    fig.add_trace(go.Scatter(
+        x=[r["visibility"]["mean"]["de2000_mean"] for r in prior], y=[PRIOR_10K[r["name"]]["peak"] for r in prior],
+        mode="markers+text", marker_symbol="diamond", text=[r["name"] for r in prior], textposition="top center",
+        name="10k, K-means, seed 0 (measured earlier, docs/results.md)"))
+    fig.add_hline(y=CLEAN_10K_PEAK, line_dash="dash", annotation_text="clean, 10k (no noise)")
+    if clean:
+        fig.add_hline(y=max(clean["peaks"]), line_dash="dash", annotation_text=f"clean, {n} train")
+    fig.add_hline(y=0.1, line_dash="dot", annotation_text="chance")
+    fig.add_vline(x=3.0, line_dash="dot", annotation_text="ΔE00 = 3 (publishable target)")
+    fig.update_layout(template="plotly_white", title="Visibility vs protection (lower-left is better)",
+                      xaxis_title="mean CIEDE2000 on four photos (visibility)",
+                      yaxis_title="attacker peak accuracy on CIFAR-10, fine labels")
+    fig.write_html(RESULTS / "visibility.html", include_plotlyjs="cdn")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos-only", action="store_true")
+    ap.add_argument("--reference", action="store_true", help="also the default strength on all 10k images")
+    ap.add_argument("--n-train", type=int, default=2000)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--only", default="", help="comma-separated candidate indices (default: all)")
+    ap.add_argument("--more-seeds", default="", metavar="INDICES:SEEDS",
+                    help="e.g. 0,2,6:0,1,2 — these candidates use these attacker seeds instead of --seeds")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--grouping", choices=["fine", "kmeans"], default="fine",
+                    help="groups the noise follows on CIFAR-10: true fine classes (default, no features needed) "
+                         "or K-means on EfficientNet-Lite0 features (as folder mode; extracts 10k features)")
+    ap.add_argument("--skip-clean", action="store_true", help="no clean reference run (e.g. a second worker)")
+    ap.add_argument("--results", default=None, help="where visibility.{json,md,html} go (default benchmarks/results)")
+    a = ap.parse_args()
+    global RESULTS
+    RESULTS = Path(a.results) if a.results else RESULTS
+    torch.set_num_threads(a.threads)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    prev = json.loads((RESULTS / "visibility.json").read_text()) if (RESULTS / "visibility.json").is_file() else {}
+    old = {r["name"]: r for r in prev.get("rows", [])}
+    only = {int(i) for i in a.only.split(",") if i}
+    more: dict[int, list[int]] = {}
+    if a.more_seeds:
+        idx, _, sds = a.more_seeds.partition(":")
+        more = {int(i): [int(x) for x in sds.split(",")] for i in idx.split(",")}
+    out = {k: v for k, v in prev.items() if k != "rows"}
+    out.update({"protocol": {"n_train": a.n_train, "test": 2000, "epochs": a.epochs, "attacker": "small-cnn",
+                             "labels": "fine", "groups": 10, "grouping": a.grouping, "photos": PHOTOS}, "rows": []})
+    t0 = time.time()
+    if not a.photos_only and not a.skip_clean:
+        out["clean"] = clean_reference(a.n_train, [0], a.epochs)
+    for i, (name, c) in enumerate(CANDIDATES.items()):
+        if only and i not in only and name in old:  # another worker's row: keep it as it was
+            out["rows"].append(old[name])
+            continue
+        row = {"name": name, "construction": c.as_dict(),
+               "strength": next((k for k, v in STRENGTHS.items() if v == c), None),
+               "visibility": photo_visibility(c) if not only or i in only else {}}
+        if old.get(name, {}).get("protection"):
+            row["protection"] = old[name]["protection"]
+        if not a.photos_only and (not only or i in only):
+            print(f"[{i}] {name}", flush=True)
+            row["protection"] = protection(c, a.n_train, more.get(i, seeds), a.epochs, a.grouping)
+        out["rows"].append(row)
+        write(out)
+    if a.reference:
+        print(f"10k reference: {DEFAULT_STRENGTH}", flush=True)
+        out["reference_10k"] = protection(STRENGTHS[DEFAULT_STRENGTH], None, seeds, a.epochs, a.grouping)
+    out["seconds"] = time.time() - t0
+    write(out)
+    print((RESULTS / "visibility.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
