@@ -55,3 +55,14 @@ def test_pareto_front_keeps_only_undominated_points():
     rows = [{"name": n, "seconds": s, "protection": prot([a, a, a], [0.9, 0.9, 0.9])}
             for n, s, a in (("a", 0, 0.30), ("b", 100, 0.32), ("c", 200, 0.25), ("d", 300, 0.25), ("e", 900, 0.20))]
     assert frontier.pareto(rows) == ["a", "c", "e"]
+
+
+def test_shared_setup_enters_both_sides_and_zero_cost_is_not_infinite():
+    official = {"name": "official E=1", "seconds": 1000.0, "seconds_full": 50000.0,
+                "protection": prot([0.30, 0.31, 0.31], [0.87, 0.87, 0.87])}
+    free = [{"name": "random-cluster", "seconds": 0.0, "protection": prot([0.29, 0.30, 0.30], [0.86, 0.87, 0.87])}]
+    s = frontier.equal_protection_speedup(official, free, shared_seconds=100.0)
+    assert s["matched_by"] == "random-cluster" and s["speedup"] == pytest.approx(50100 / 100)
+    assert s["speedup_measured"] == pytest.approx(1100 / 100)
+    undefined = frontier.equal_protection_speedup(official, free)
+    assert undefined["speedup"] is None and "0 s" in undefined["reason"]
