@@ -147,10 +147,12 @@ def _setup(n: int, threads: int, time_features: bool) -> dict:
     test = full.test.balanced_subset(2000, seed=0)
     s = create_surrogate("imagenet:efficientnet_lite0", device="cpu")
     # computed afresh (not read from the cache) when the set-up cost is to be measured
+    c0 = time.process_time()
     feats = extract_features(s, train.images, cache_dir=False if time_features else None, progress=False)
+    c1 = time.process_time()
     c = fit_clusters(feats, 10, seed=0, mode="standardize")
     return {"train": train, "test": test, "surrogate": s, "clustering": c, "clean": Bundle(train, test),
-            "features_computed": time_features}
+            "features_cpu_s": c1 - c0 if time_features else None, "kmeans_cpu_s": time.process_time() - c1}
 
 
 def _craft(kind: str, options: dict, env: dict):
@@ -199,16 +201,25 @@ def _save(path: Path, doc: dict) -> None:
 
 def cost_model(points: list[dict]) -> dict:
     """Unit costs from the measured points: official CPU s per image pass (p × E × M passes) and ours per
-    step (linear fit over the lowfreq step counts), for modelling the points that were not run."""
+    step (linear fit over the lowfreq step counts), for modelling the points that were not run. Where a
+    point of a kind was not measured yet, the unit cost measured by ``bench_craft.py --profile``
+    (benchmarks/results/bench_craft_profile.json, one thread, machine otherwise idle) stands in."""
+    prof = _load(RESULTS / "bench_craft_profile.json")
     off = [pt for pt in points if pt["kind"] == "official" and pt["options"].get("epochs", 1) > 0]
-    per_pass = (float(np.median([pt["seconds"] / pt["image_passes"] for pt in off])) if off else None)
+    per_pass, src_pass = (float(np.median([pt["seconds"] / pt["image_passes"] for pt in off])), "this run") if off else (
+        prof.get("official_s_per_image_pass"), "bench_craft_profile.json")
     uc = sorted((pt["options"]["steps"], pt["seconds"]) for pt in points
                 if pt["kind"] == "uc" and pt["options"].get("param", "lowfreq") == "lowfreq")
-    per_step = setup = None
     if len(uc) >= 2:
         slope, icpt = np.polyfit([s for s, _ in uc], [t for _, t in uc], 1)
-        per_step, setup = float(slope), float(icpt)
-    return {"official_s_per_image_pass": per_pass, "uc_lowfreq_s_per_step": per_step, "uc_lowfreq_setup_s": setup}
+        per_step, setup, src_step = float(slope), float(icpt), "this run"
+    elif len(uc) == 1:
+        per_step, setup, src_step = uc[0][1] / uc[0][0], 0.0, "this run (one point)"
+    else:
+        per_step, setup, src_step = prof.get("ours_step_s"), prof.get("ours_setup_s", 0.0), "bench_craft_profile.json"
+    return {"official_s_per_image_pass": per_pass, "uc_lowfreq_s_per_step": per_step, "uc_lowfreq_setup_s": setup,
+            "official_source": src_pass if per_pass is not None else None,
+            "uc_source": src_step if per_step is not None else None}
 
 
 def modelled_seconds(kind: str, options: dict, n: int, p: int, model: dict) -> float | None:
@@ -225,7 +236,8 @@ def modelled_seconds(kind: str, options: dict, n: int, p: int, model: dict) -> f
     return model["uc_lowfreq_setup_s"] + model["uc_lowfreq_s_per_step"] * options.get("steps", 60)
 
 
-def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[str] | None, out: Path) -> None:
+def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[str] | None, out: Path,
+        time_setup: bool = False) -> None:
     from ucs_lite.data import Bundle, ImageSet
     from ucs_lite.noise import apply
 
@@ -234,12 +246,19 @@ def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[st
            "official_batch_size": OFFICIAL_BATCH}
     if doc and doc.get("protocol", {}).get("key") != key:
         raise SystemExit(f"{out} holds another protocol ({doc.get('protocol', {}).get('key')}); move it away first")
-    t_setup, c_setup = time.perf_counter(), time.process_time()
-    env = _setup(n, threads, time_features="setup_seconds" not in doc)
+    t_setup = time.perf_counter()
+    env = _setup(n, threads, time_features=time_setup)
     print(f"set-up (features + K-means): {time.perf_counter() - t_setup:.0f}s", flush=True)
-    if "setup_seconds" not in doc and env["features_computed"]:
-        doc["setup_seconds"] = {"cpu": time.process_time() - c_setup, "what": "surrogate load + features of the "
-                                "N training images (224 px) + K-means; shared by every point"}
+    if env["features_cpu_s"] is not None:
+        feat_s, how = env["features_cpu_s"], "measured in this run"
+    else:  # features read from the cache: their cost from the measured unit cost of bench_craft --profile
+        prof = _load(RESULTS / "bench_craft_profile.json")
+        feat_s = prof.get("features_s_per_image_224px", float("nan")) * n
+        how = "bench_craft_profile.json features_s_per_image_224px × N (features were read from the cache)"
+    if time_setup or "setup_seconds" not in doc:
+        doc["setup_seconds"] = {"cpu": feat_s + env["kmeans_cpu_s"], "features": feat_s, "features_how": how,
+                                "kmeans": env["kmeans_cpu_s"], "what": "features of the N training images "
+                                "(EfficientNet-Lite0, 224 px) + K-means: shared by every point and by both schedules"}
     doc.setdefault("protocol", {"key": key, "train": f"shared CIFAR-10 train, balanced_indices({n}, seed=0)",
                                 "test": "shared CIFAR-10 test, balanced_subset(2000, seed=0)",
                                 "clusters": "EfficientNet-Lite0 @224 px features, K-means p=10, standardize, seed 0",
@@ -370,9 +389,15 @@ def report(out: Path) -> None:
             md.append(f"- {s['official']} ({s['official_seconds']:.0f} s run, {s['official_seconds_full_modelled']:.0f} s "
                       f"for 50 epochs): matched by {s['matched_by']} ({s['matched_seconds']:.0f} s): "
                       f"{s['speedup']:.0f}× vs 50 epochs, {s['speedup_measured']:.1f}× vs the run")
-    if doc.get("skipped"):
-        md += ["", "Not run:", ""] + [f"- {k}: {v}" for k, v in doc["skipped"].items()]
-    md += ["", f"Cost model from these points: {json.dumps({k: (round(v, 4) if v else v) for k, v in model.items()})}; "
+    todo = [(nm, k, o) for nm, k, o in POINTS if nm not in doc["points"]]
+    if todo:
+        md += ["", "Not measured (modelled crafting CPU s from the cost model below, at N = {n} and N = 10,000):", "",
+               "| configuration | N = {n} | N = 10,000 | why not |".format(n=n), "|---|---|---|---|"]
+        for nm, k, o in todo:
+            a, b = modelled_seconds(k, o, n, 10, model), modelled_seconds(k, o, 10000, 10, model)
+            md.append(f"| {nm} | {'?' if a is None else f'{a:.0f}'} | {'?' if b is None else f'{b:.0f}'} | "
+                      f"{doc.get('skipped', {}).get(nm, 'not reached yet (run in progress or stopped)')} |")
+    md += ["", f"Cost model: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in model.items()})}; "
            "at N = 10k (modelled CPU s, crafting only): "
            + ", ".join(f"{k} {v:.0f}" for k, v in doc["summary"]["modelled_10k"].items() if v is not None)]
     from ucs_lite.data import atomic_write_bytes
@@ -424,12 +449,14 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/frontier.json, N=500; "
                                                 "frontier_n<N>.json otherwise)")
     ap.add_argument("--report", action="store_true", help="only rewrite .md / .html / summary from the JSON")
+    ap.add_argument("--time-setup", action="store_true", help="compute the features afresh to time the shared "
+                    "set-up (default: read them from the cache; their cost from bench_craft_profile.json)")
     a = ap.parse_args()
     out = Path(a.out) if a.out else RESULTS / ("frontier.json" if a.n == 500 else f"frontier_n{a.n}.json")
     if a.report:
         return report(out)
     RESULTS.mkdir(exist_ok=True)
-    run(a.n, a.threads, a.attack_epochs, a.budget_s, a.only.split(",") if a.only else None, out)
+    run(a.n, a.threads, a.attack_epochs, a.budget_s, a.only.split(",") if a.only else None, out, a.time_setup)
 
 
 if __name__ == "__main__":
