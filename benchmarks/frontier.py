@@ -129,6 +129,37 @@ def equal_protection_speedup(official: dict, ours: list[dict], views: tuple[str,
             "matched_seconds": cheapest["seconds"], "shared_seconds": shared_seconds, "reason": None}
 
 
+#: Crafting budgets (CPU s, one thread) and the N each entry point typically protects, for :func:`choose_default`.
+PROFILE_BUDGETS = {"cli": {"n": 10000, "budget_s": 900}, "demo": {"n": 1000, "budget_s": 300},
+                   "notebooks cpu-quick": {"n": 1000, "budget_s": 120}}
+
+
+def scaled_seconds(row: dict, n_from: int, n_to: int) -> float:
+    """A point's crafting cost at ``n_to`` images from its cost at ``n_from``: only an official schedule over
+    all images grows with N (p × E × N passes); ours, random-cluster and the M-subsampled official do not."""
+    if row["kind"] == "official" and not row["options"].get("max_images"):
+        return row["seconds"] * n_to / n_from
+    if row["kind"] == "official":
+        return row["seconds"] * min(row["options"]["max_images"], n_to) / min(row["options"]["max_images"], n_from)
+    return row["seconds"]
+
+
+def choose_default(rows: list[dict], budget_s: float, view: str = "fine", n_from: int = 500,
+                   n_to: int = 500) -> dict | None:
+    """The default for an entry point: among the rows whose cost at ``n_to`` images (:func:`scaled_seconds`)
+    fits ``budget_s``, the cheapest whose worst-seed peak in ``view`` is within the seed spread (the larger of
+    the two spreads) of the best such row's. ``None`` when nothing fits. Rows: :func:`summarise` rows."""
+    fit = [r for r in rows if scaled_seconds(r, n_from, n_to) <= budget_s]
+    if not fit:
+        return None
+    best = min(fit, key=lambda r: r["protection"][view]["peak"])
+    b = best["protection"][view]
+    ok = [r for r in fit if r["protection"][view]["peak"] <= b["peak"] + max(b["spread"], r["protection"][view]["spread"])]
+    pick = min(ok, key=lambda r: (scaled_seconds(r, n_from, n_to), r["protection"][view]["peak"]))
+    return {"name": pick["name"], "seconds_at_n": scaled_seconds(pick, n_from, n_to), "best_name": best["name"],
+            "peak": pick["protection"][view]["peak"], "best_peak": b["peak"]}
+
+
 # ----------------------------------------------------------------------------------------- running points
 
 
@@ -364,7 +395,10 @@ def report(out: Path) -> None:
     model = cost_model(list(doc["points"].values()))
     n = doc["protocol"]["key"]["n"]
     shared = doc.get("setup_seconds", {}).get("cpu", 0.0)
+    defaults = {k: {**v, "choice": choose_default(rows, v["budget_s"], n_from=n, n_to=v["n"])}
+                for k, v in PROFILE_BUDGETS.items()}
     doc["summary"] = {"rows": rows, "pareto": front, "speedups": speedups(rows, shared), "cost_model": model,
+                      "defaults": defaults,
                       "modelled_10k": {name: modelled_seconds(k, o, 10000, 10, model) for name, k, o in POINTS}}
     _save(out, doc)
     c = doc["clean"]
@@ -389,17 +423,23 @@ def report(out: Path) -> None:
             md.append(f"- {s['official']} ({s['official_seconds']:.0f} s run, {s['official_seconds_full_modelled']:.0f} s "
                       f"for 50 epochs): matched by {s['matched_by']} ({s['matched_seconds']:.0f} s): "
                       f"{s['speedup']:.0f}× vs 50 epochs, {s['speedup_measured']:.1f}× vs the run")
+    md += ["", "Default per entry point (:func:`choose_default`: cheapest configuration, within budget at its N, whose "
+           "worst-seed fine peak is within the seed spread of the best one within budget; protection as measured "
+           f"at N = {n}; chosen among the {len(rows)} measured points only):", ""]
+    for k, v in defaults.items():
+        ch = v["choice"]
+        md.append(f"- {k} (N = {v['n']:,}, budget {v['budget_s']} CPU s): " + (
+            f"**{ch['name']}** ({ch['seconds_at_n']:.0f} s; fine peak {ch['peak']:.3f}, best within budget "
+            f"{ch['best_name']} {ch['best_peak']:.3f})" if ch else "nothing measured fits"))
     todo = [(nm, k, o) for nm, k, o in POINTS if nm not in doc["points"]]
     if todo:
-        md += ["", "Not measured (modelled crafting CPU s from the cost model below, at N = {n} and N = 10,000):", "",
+        md += ["", f"Not measured (modelled crafting CPU s from the cost model below, at N = {n} and N = 10,000):", "",
                "| configuration | N = {n} | N = 10,000 | why not |".format(n=n), "|---|---|---|---|"]
         for nm, k, o in todo:
             a, b = modelled_seconds(k, o, n, 10, model), modelled_seconds(k, o, 10000, 10, model)
             md.append(f"| {nm} | {'?' if a is None else f'{a:.0f}'} | {'?' if b is None else f'{b:.0f}'} | "
                       f"{doc.get('skipped', {}).get(nm, 'not reached yet (run in progress or stopped)')} |")
-    md += ["", f"Cost model: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in model.items()})}; "
-           "at N = 10k (modelled CPU s, crafting only): "
-           + ", ".join(f"{k} {v:.0f}" for k, v in doc["summary"]["modelled_10k"].items() if v is not None)]
+    md += ["", f"Cost model: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in model.items()})}."]
     from ucs_lite.data import atomic_write_bytes
 
     atomic_write_bytes(out.with_suffix(".md"), ("\n".join(md) + "\n").encode())

@@ -66,3 +66,22 @@ def test_shared_setup_enters_both_sides_and_zero_cost_is_not_infinite():
     assert s["speedup_measured"] == pytest.approx(1100 / 100)
     undefined = frontier.equal_protection_speedup(official, free)
     assert undefined["speedup"] is None and "0 s" in undefined["reason"]
+
+
+def test_choose_default_cheapest_within_spread_of_best_in_budget():
+    def row(name, kind, seconds, peak, spread=0.02, **options):
+        return {"name": name, "kind": kind, "seconds": seconds, "options": options,
+                "protection": {"fine": {"peak": peak, "spread": spread}}}
+
+    rows = [row("random-cluster", "random-cluster", 0.0, 0.33), row("uc 30", "uc", 400.0, 0.31),
+            row("official E=1", "official", 1100.0, 0.22, epochs=1),
+            row("official E=1, M=50", "official", 110.0, 0.235, epochs=1, max_images=50)]
+    # at N = 500 everything fits 2000 s: best is official E=1 (0.22); M=50 is within its spread and cheaper
+    assert frontier.choose_default(rows, 2000)["name"] == "official E=1, M=50"
+    # at N = 10k the full official schedule costs 20× more and drops out; M=50 does not grow with N
+    pick = frontier.choose_default(rows, 900, n_to=10000)
+    assert pick["name"] == "official E=1, M=50" and pick["best_name"] == "official E=1, M=50"
+    assert frontier.choose_default(rows, 100)["name"] == "random-cluster"
+    assert frontier.choose_default([r for r in rows if r["seconds"] > 0], 50) is None
+    assert frontier.scaled_seconds(rows[2], 500, 10000) == 22000.0
+    assert frontier.scaled_seconds(rows[3], 500, 10000) == 110.0
