@@ -109,3 +109,21 @@ def test_uc_robust_noise_is_achromatic(small):
               batch_per_cluster=2)
     assert p.method == "uc-robust"
     assert np.array_equal(p.delta[:, 0], p.delta[:, 1]) and np.array_equal(p.delta[:, 1], p.delta[:, 2])
+
+
+def test_uc_official_subsample_and_untrained(small):
+    """``max_images`` caps the images each generator sees (its cost stops growing with N); ``epochs=0`` is
+    the untrained generators; M ≥ N is the released schedule unchanged."""
+    kw = dict(surrogate="tiny", p=3, device="cpu", progress=False, noise_size=32, ngf=8, n_blocks=1, batch_size=10)
+    full = craft("uc-official", small.train, epochs=1, **kw)
+    sub = craft("uc-official", small.train, epochs=1, max_images=20, **kw)
+    assert full.meta["images_per_generator"] == 100 and sub.meta["images_per_generator"] == 20
+    assert len(full.meta["loss_curve"]) == 3 * 10 and len(sub.meta["loss_curve"]) == 3 * 2
+    assert not np.array_equal(full.delta, sub.delta)
+    same = craft("uc-official", small.train, epochs=1, max_images=1000, **kw)
+    assert np.array_equal(full.delta, same.delta)
+    untrained = craft("uc-official", small.train, epochs=0, **kw)
+    assert untrained.meta["loss_curve"] == [] and np.abs(untrained.delta).max() <= 16 / 255 + 1e-7
+    assert not np.array_equal(untrained.delta, full.delta)
+    with pytest.raises(ValueError, match="max_images"):
+        craft("uc-official", small.train, epochs=1, max_images=0, **kw)

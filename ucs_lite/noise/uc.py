@@ -177,16 +177,26 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
 def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
                       seed: int = 0, epochs: int = 50, batch_size: int = 256, noise_size: int = 224,
                       lr: float = 1e-4, offset: int = 1, feature_mode: str = "none", ngf: int = 64, n_blocks: int = 6,
-                      clustering: Clustering | None = None, progress: bool = True) -> Perturbation:
+                      clustering: Clustering | None = None, max_images: int | None = None,
+                      progress: bool = True) -> Perturbation:
     """The authors' released schedule: for k = 0..p-1 in turn, a fresh ResNet generator (64 channels,
     6 blocks) fed a fixed uniform seed image of ``noise_size``² is trained for ``epochs`` epochs over
     *all* training images (Adam ``lr``, weight decay 5e-4, cosine to 1e-6), δ_k = clamp(G_k(z), ±ε),
     loss KL(softmax(anchor_{k+offset}) ‖ softmax(f(x + δ_k))). K-means on raw features (``none``).
     δ stays at ``noise_size`` and is resized to each image on apply. Cost ≈ p × epochs × N surrogate
-    forward+backward passes."""
+    forward+backward passes.
+
+    Not in the released code: ``max_images`` = M trains each generator on its own random subsample of
+    min(M, N) images (drawn once per generator, seeded), so the cost, p × epochs × min(M, N) passes, stops
+    growing with N; ``epochs=0`` gives the untrained generators' δ (no optimisation)."""
     eps = check_eps(eps)
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if max_images is not None and max_images < 1:
+        raise ValueError(f"max_images must be a positive number of images or None, got {max_images}")
     images = train.images if isinstance(train, ImageSet) else train
     n = len(images)
+    m = n if max_images is None else min(int(max_images), n)
     t0 = time.time()
     if clustering is None:
         _, clustering = cluster_images(images, surrogate, p, seed=seed, mode=feature_mode, progress=progress)
@@ -195,17 +205,19 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     anchors = torch.from_numpy(clustering.centroids).to(dev)
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
     deltas, losses = [], []
-    steps_per_epoch = (n + batch_size - 1) // batch_size
+    steps_per_epoch = (m + batch_size - 1) // batch_size
     for k in range(p):
+        pool = (np.arange(n) if m == n
+                else np.sort(np.random.default_rng([seed, k, 7919]).choice(n, size=m, replace=False)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1000 + k)
             gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks).to(dev)
         opt = torch.optim.Adam(gen.parameters(), lr=lr, weight_decay=5e-4)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch, eta_min=1e-6)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * steps_per_epoch), eta_min=1e-6)
         target = anchors[(k + offset) % p]
         for epoch in tqdm(range(epochs), desc=f"UC official: generator {k + 1}/{p}", disable=not progress):
-            order = np.random.default_rng([seed, k, epoch]).permutation(n)
-            for s in range(0, n, batch_size):
+            order = pool[np.random.default_rng([seed, k, epoch]).permutation(m)]
+            for s in range(0, m, batch_size):
                 x = x_all[torch.from_numpy(order[s:s + batch_size])].to(dev).float().div_(255)
                 x = F.interpolate(x, size=(noise_size, noise_size), mode="bilinear", align_corners=False)
                 feats = surrogate.encode((x + gen()).clamp(0, 1))
@@ -220,6 +232,7 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     delta = torch.cat(deltas).numpy()
     meta = {"p": p, "param": "generator", "schedule": "official", "epochs": epochs, "batch_size": batch_size,
             "noise_size": noise_size, "lr": lr, "offset": offset, "feature_mode": clustering.mode,
+            "max_images": max_images, "images_per_generator": m,
             "loss_curve": losses[:: max(1, len(losses) // 500)], "seconds": time.time() - t0,
             "cluster_sizes": np.bincount(clustering.labels, minlength=p).tolist()}
     return Perturbation(delta, clustering.labels, "uc-official", eps, seed, surrogate.name, meta=meta,
