@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .data import Bundle, ImageSet
 from .models import build_model
+from .precision import autocast, grad_scaler
 from .surrogates import resolve_device
 
 __all__ = ["AttackConfig", "evaluate", "resolve_view", "random_crop_flip", "chance_rate", "ATTACKERS"]
@@ -137,6 +138,8 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
         b = apply_defense(bundle, cfg.defense, cfg.seed)
         xtr, xte = _as_tensor(b.train, cfg.size), _as_tensor(b.test, cfg.size)
         ytr, yte = torch.from_numpy(ytr_np), torch.from_numpy(yte_np)
+        if dev.type == "cuda" and xtr.numel() * 4 <= 2e9:  # training images stay on the GPU (no copy per batch)
+            xtr = xtr.to(dev)
         gen = torch.Generator().manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -145,6 +148,7 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
         steps = cfg.epochs * ((len(xtr) + cfg.batch_size - 1) // cfg.batch_size)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
         step_fn = batch_defense(cfg.defense, gen)
+        scaler = grad_scaler(dev)  # AMP on CUDA (bf16, or fp16 with loss scaling); fp32 on a CPU
         per_epoch = []
         bar = tqdm(range(cfg.epochs), desc=f"attack [{cfg.model}, {view}]", disable=not progress, unit="epoch")
         for epoch in bar:
@@ -157,14 +161,19 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
                 if cfg.augment:
                     xb = random_crop_flip(xb, gen)
                 xb, yb = xb.to(dev), yb.to(dev)
-                loss, out = step_fn(net, (xb - _MEAN) / _STD, yb)
+                if dev.type == "cuda":
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with autocast(dev):
+                    loss, out = step_fn(net, (xb - _MEAN) / _STD, yb)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 sched.step()
                 tot_loss += float(loss.detach()) * len(idx)
                 correct += int((out.argmax(1) == yb).sum())
-            acc = _test_accuracy(net, xte, yte, dev)
+            with autocast(dev):
+                acc = _test_accuracy(net, xte, yte, dev)
             per_epoch.append({"epoch": epoch + 1, "train_loss": tot_loss / len(xtr), "train_acc": correct / len(xtr),
                               "test_acc": acc})
             bar.set_postfix(test_acc=f"{acc:.3f}")
