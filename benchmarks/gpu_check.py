@@ -119,7 +119,10 @@ def probe_uc_step(dev: torch.device, res: int, p: int, b: int) -> dict:
         out[label] = {"max_batch": mb, "seconds": time.perf_counter() - t, "loss": loss, "peak_bytes": _peak(dev)}
     g0, g1 = grads["unchunked"], grads["chunked"]
     out["grad_rel_diff"] = float((g0 - g1).norm() / g0.norm().clamp_min(1e-30))
-    tol = 1e-5 if dev.type == "cpu" else 5e-2  # float32 vs reduced-precision autocast
+    # float32 on a CPU: batch sizes 1 and p·b take other convolution kernels (relative differences ~1e-5 seen
+    # with several threads); under bf16 / fp16 autocast rounding is ~1e-2. The exact check is in float64
+    # (tests/test_precision.py); this one catches a wrong chunking (differences of order 1).
+    tol = 1e-3 if dev.type == "cpu" else 5e-2
     out["ok"] = bool(np.isfinite(out["grad_rel_diff"]) and out["grad_rel_diff"] < tol and g0.abs().max() > 0)
     return out
 

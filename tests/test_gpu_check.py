@@ -38,5 +38,5 @@ def test_gpu_check_runs_on_cpu(tmp_path):
     assert all(p["ok"] for p in probes.values())
     assert probes["surrogate"]["fwd_img_s"] > 0 and probes["attacker_small-cnn"]["train_img_s"] > 0
     assert probes["uc_step"]["chunked"]["max_batch"] < probes["uc_step"]["images"]
-    assert probes["uc_step"]["grad_rel_diff"] < 1e-5
+    assert probes["uc_step"]["grad_rel_diff"] < 1e-3  # float32, other kernels per batch size; float64: test_precision
     assert rep["notebooks"]["ran"] is False and "skipped" in rep["notebooks"]["reason"]
