@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast notebooks bench clean
+.PHONY: install demo test test-fast notebooks bench dist gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,5 +32,14 @@ bench: install
 	$(PY) benchmarks/bench_features.py --quick
 	$(PY) benchmarks/bench_craft.py --quick
 
+dist: install            ## wheel + sdist in dist/ (both carry ucs_lite/assets/, the embedded sample)
+	rm -rf dist build
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
+	$(PY) -c "from setuptools import build_meta as b; print(b.build_sdist('dist'))"
+	ls -l dist
+
+gpu-check: install       ## every notebook at a tiny size + throughput probes on the GPU -> runs/gpu_check.json
+	$(PY) benchmarks/gpu_check.py --device cuda --out runs/gpu_check.json $(ARGS)
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache dist build

@@ -1,13 +1,11 @@
-"""Rebuild data/cifar10_sample.npz from the shared CIFAR-10 bundle (see data/README.md)."""
-from pathlib import Path
-
+"""Rebuild ucs_lite/assets/cifar10_sample.npz (``ucs_lite.data.SAMPLE_PATH``) from the shared CIFAR-10 bundle
+(see ucs_lite/assets/README.md)."""
 import numpy as np
 
-from ucs_lite.data import find_shared_bundle, load_npz
+from ucs_lite.data import SAMPLE_PATH, find_shared_bundle, load_npz
 
-ROOT = Path(__file__).resolve().parent.parent
 #: 400 train / 100 test images per class: large enough that the demo's and the notebooks' contrasts stand
-#: clear of their seed spread (docs/results.md, "demo size"), small enough to track (about 14 MB).
+#: clear of their seed spread (docs/results.md, "Demo and notebook sizes"), small enough to ship (about 14 MB).
 N_TRAIN, N_TEST = 4000, 1000
 
 
@@ -22,7 +20,7 @@ def main() -> None:
                "x_test": d["x_test"][te], "y_test": d["y_test"][te], "y_test_coarse": d["y_test_coarse"][te],
                "file_train": d["file_train"][tr], "file_test": d["file_test"][te], "class_names": d["class_names"],
                "coarse_names": d["coarse_names"], "fine_to_coarse": d["fine_to_coarse"]}
-    np.savez_compressed(ROOT / "data" / "cifar10_sample.npz", **out)
+    np.savez_compressed(SAMPLE_PATH, **out)
 
 
 if __name__ == "__main__":

@@ -90,13 +90,13 @@ def test_repository_notebooks_are_parameterised_and_stripped():
         assert declared["device"]["default"] == '"auto"' and declared["profile"]["default"] == '"cpu-quick"', p.name
         assert all(not c.outputs and c.execution_count is None for c in code), f"{p.name} has outputs"
         assert "colab.research.google.com" in nb.cells[0].source, p.name
-        assert "REPO_URL" in code[1].source and "pip" in code[1].source, p.name
+        assert "UCS_LITE_SOURCE" in code[1].source and "pip" in code[1].source, p.name
 
 
 def test_resolve_profiles():
     cfg = nbmod.resolve("cpu-quick", epochs=None, data="shared")
     assert cfg == {"epochs": nbmod.PROFILES["cpu-quick"]["epochs"], "data": "shared"}
-    assert nbmod.resolve("gpu-full", model=None)["model"] == "resnet18"
+    assert nbmod.resolve("gpu-paper", model=None)["model"] == "resnet18"
     with pytest.raises(ValueError, match="unknown profile"):
         nbmod.resolve("tpu", epochs=1)
 

@@ -19,6 +19,7 @@ from .cluster import extract_features
 from .data import Bundle, DataError, ImageSet
 from .defenses import apply_defense, batch_defense
 from .models import build_model
+from .precision import autocast, grad_scaler
 from .provenance import provenance
 from .surrogates import create_surrogate, resolve_device
 
@@ -173,6 +174,8 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
         b = apply_defense(bundle, cfg.defense, cfg.seed)
         xtr, xte = _as_tensor(b.train, cfg.size), _as_tensor(b.test, cfg.size)
         ytr, yte = torch.from_numpy(ytr_np), torch.from_numpy(yte_np)
+        if dev.type == "cuda" and xtr.numel() * 4 <= 2e9:  # training images stay on the GPU (no copy per batch)
+            xtr = xtr.to(dev)
         gen = torch.Generator().manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -181,6 +184,7 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
         steps = cfg.epochs * ((len(xtr) + cfg.batch_size - 1) // cfg.batch_size)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
         step_fn = batch_defense(cfg.defense, gen)
+        scaler = grad_scaler(dev)  # AMP on CUDA (bf16, or fp16 with loss scaling); fp32 on a CPU
         per_epoch = []
         bar = tqdm(range(cfg.epochs), desc=f"attack [{cfg.model}, {view}]", disable=not progress, unit="epoch")
         for epoch in bar:
@@ -193,14 +197,19 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
                 if cfg.augment:
                     xb = random_crop_flip(xb, gen)
                 xb, yb = xb.to(dev), yb.to(dev)
-                loss, out = step_fn(net, (xb - _MEAN) / _STD, yb)
+                if dev.type == "cuda":
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                with autocast(dev):
+                    loss, out = step_fn(net, (xb - _MEAN) / _STD, yb)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 sched.step()
                 tot_loss += float(loss.detach()) * len(idx)
                 correct += int((out.argmax(1) == yb).sum())
-            scores = _epoch_scores(_test_correct(net, xte, yte, dev), val, scored)
+            with autocast(dev):
+                scores = _epoch_scores(_test_correct(net, xte, yte, dev), val, scored)
             per_epoch.append({"epoch": epoch + 1, "train_loss": tot_loss / len(xtr), "train_acc": correct / len(xtr),
                               **scores})
             bar.set_postfix(test_acc=f"{scores['test_acc']:.3f}")

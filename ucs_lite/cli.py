@@ -282,6 +282,16 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
     return 0 if all(s["ok"] for s in summary["notebooks"]) else 1
 
 
+def cmd_estimate(a: argparse.Namespace) -> int:
+    from .estimate import estimate_profile
+
+    est = estimate_profile(a.profile, a.gpu)
+    if not a.parts:
+        est.pop("parts")
+    print(json.dumps(est, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .attack import ATTACKERS
@@ -382,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="parameter override")
     p.add_argument("--out-root", default="runs")
     p.set_defaults(func=cmd_notebooks)
+
+    from .estimate import HARDWARE
+    from .notebooks import PROFILES
+
+    p = sub.add_parser("estimate", help="seconds each notebook takes under a profile on a GPU or CPU (JSON)")
+    p.add_argument("--profile", default="gpu-class", choices=list(PROFILES))
+    p.add_argument("--gpu", default="t4", choices=list(HARDWARE),
+                   help="hardware: cpu is measured on the project's 2 cores; t4 / a100 / h100 are stated assumptions")
+    p.add_argument("--parts", action="store_true", help="also the seconds per kind of work")
+    p.set_defaults(func=cmd_estimate)
     return ap
 
 

@@ -34,7 +34,8 @@ __all__ = [
     "IMAGE_SUFFIXES", "DataError", "UcsWarning", "SkippedInput", "atomic_write_bytes",
 ]
 
-SAMPLE_PATH = Path(__file__).resolve().parent.parent / "data" / "cifar10_sample.npz"
+#: The embedded sample ships inside the package (``ucs_lite/assets/``), so a wheel install carries it.
+SAMPLE_PATH = Path(__file__).resolve().parent / "assets" / "cifar10_sample.npz"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_FINE_TO_COARSE = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64)
@@ -268,9 +269,9 @@ def save_npz(bundle: Bundle, path: str | os.PathLike) -> None:
 
 
 def load_sample() -> Bundle:
-    """The embedded CIFAR-10 sample in ``data/`` (1,000 train / 500 test, fine + coarse views)."""
+    """The embedded CIFAR-10 sample in ``ucs_lite/assets/`` (1,000 train / 500 test, fine + coarse views)."""
     if not SAMPLE_PATH.is_file():
-        raise DataError(f"embedded sample missing at {SAMPLE_PATH}; reinstall ucs_lite from its repository")
+        raise DataError(f"embedded sample missing at {SAMPLE_PATH}; reinstall ucs_lite (its wheel and sdist carry ucs_lite/assets/)")
     return load_npz(SAMPLE_PATH)
 
 

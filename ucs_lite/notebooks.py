@@ -2,8 +2,9 @@
 
 Cached crafting, protecting and attacking live in :mod:`ucs_lite.cache` (``cache.craft``, ``cache.protect``,
 ``cache.evaluate``). The notebooks stay thin: their parameters cell names a ``profile`` (``cpu-quick``: minutes on 2 CPU
-cores, the default and what CI runs; ``gpu-full``: paper-scale settings on a GPU such as Colab's), and
-any parameter left at ``None`` takes the profile's value (:func:`resolve`).
+cores, the default and what CI runs; ``gpu-class``: a lesson, each notebook ≤ 10 min on a T4-class GPU such
+as Colab's free one; ``gpu-paper``: paper scale, hours), and any parameter left at ``None`` takes the
+profile's value (:func:`resolve`, which also prints the notebook's time estimate, :mod:`ucs_lite.estimate`).
 """
 from __future__ import annotations
 
@@ -39,15 +40,30 @@ PROFILES: dict[str, dict] = {
         "craft_resolution": 64, "steps": 30, "batch_per_cluster": 4,
         "n_features": 1000, "projection": "tsne",
     },
-    "gpu-full": {                    # hours on a Colab GPU for notebook 04 (10 attacker runs per seed)
-        "data": "cifar10",           # the full 50k / 10k CIFAR-10 (torchvision download)
+    "gpu-class": {                   # a lesson: each notebook ≤ 10 min on a T4 (``ucs-lite estimate``)
+        "data": "cifar10",           # torchvision download; class-balanced 10k / 2k subsets (below)
+        "n_train": 10000, "n_test": 2000,
+        # the configuration docs/results.md measured its effects at (10k / 2k CIFAR-10, small CNN, 12 epochs,
+        # UC at 224 px with 60 steps × 8 images per cluster), so the notebooks' effects are meant to hold here
+        "epochs": 12, "model": "small-cnn", "seeds": [0],
+        "surrogate_resolution": None,  # the surrogate's own (224 px)
+        "craft_resolution": None, "steps": 60, "batch_per_cluster": 8,
+        "n_features": 10000, "projection": "tsne",
+    },
+    "gpu-paper": {                   # paper scale: hours on a T4 (notebook 04 ≈ 10 ResNet-18 runs of 40 epochs)
+        "data": "cifar10",           # the full 50k / 10k CIFAR-10
         "n_train": None, "n_test": None,
         "epochs": 40, "model": "resnet18", "seeds": [0],
-        "surrogate_resolution": None,  # the surrogate's own (224 px)
+        "surrogate_resolution": None,
         "craft_resolution": None, "steps": 300, "batch_per_cluster": 32,
         "n_features": 10000, "projection": "tsne",
     },
 }
+
+#: What :func:`setup` found (device, GPU name); :func:`resolve` uses it for the time estimate it prints.
+_SESSION: dict = {}
+#: Environment variable naming the running notebook (the generated setup cell sets it).
+NOTEBOOK_ENV = "UCS_LITE_NOTEBOOK"
 
 
 def resolve(profile: str, **params) -> dict:
@@ -60,7 +76,25 @@ def resolve(profile: str, **params) -> dict:
     out = {k: (prof.get(k) if v is None else v) for k, v in params.items()}
     shown = ", ".join(f"{k}={v!r}" for k, v in out.items())
     print(f"profile {profile}: {shown}")
+    name = os.environ.get(NOTEBOOK_ENV)
+    if name:
+        try:
+            print(_estimate_line(name, {**prof, **out}, sys._getframe(1).f_globals))
+        except Exception as e:  # an estimate must never stop a notebook
+            print(f"(no time estimate: {type(e).__name__}: {e})")
     return out
+
+
+def _estimate_line(name: str, cfg: dict, caller: dict) -> str:
+    """The time estimate of notebook ``name`` under ``cfg`` on the device :func:`setup` found; the notebook's
+    own work-sizing knobs (methods, views, defenses, …) are read from its globals (``caller``)."""
+    from .estimate import NOTEBOOK_KNOBS, describe, estimate_notebook
+
+    if name not in NOTEBOOK_KNOBS:
+        return f"(no time estimate for {name!r})"
+    knobs = {k: caller[k] for k in NOTEBOOK_KNOBS[name] if k in caller}
+    gpu = _SESSION.get("gpu") if _SESSION.get("device", "cpu").startswith("cuda") else None
+    return describe(estimate_notebook(name, cfg, gpu, **knobs))
 
 
 def setup(device: str = "auto", threads: int | None = None, quiet: bool = False) -> dict:
@@ -74,6 +108,7 @@ def setup(device: str = "auto", threads: int | None = None, quiet: bool = False)
     gpu = torch.cuda.get_device_name(0) if dev.type == "cuda" else None
     info = {"ucs_lite": __version__, "torch": torch.__version__, "device": str(dev), "gpu": gpu,
             "threads": torch.get_num_threads(), "colab": "google.colab" in sys.modules}
+    _SESSION.update(device=str(dev), gpu=gpu)
     if not quiet:
         where = f"GPU {gpu}" if gpu else f"CPU ({info['threads']} threads)"
         print(f"ucs_lite {__version__}, torch {torch.__version__}, running on {where}")

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .precision import autocast
+
 __all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "DeviceUnavailable", "resolve_device",
            "SURROGATES", "DEFAULT_SURROGATE"]
 
@@ -99,8 +101,7 @@ class Surrogate(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Features N×D (float32) of [0,1] images N×3×H×W (any H, W). Gradients flow to ``x``."""
         x = x.to(self.device, non_blocking=True)
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else contextlib.nullcontext()
-        with amp:
+        with autocast(self.device):  # fp32 on a CPU; bf16 or fp16 on CUDA (see ucs_lite.precision)
             f = self.backbone(self.preprocess(x).contiguous(memory_format=torch.channels_last))
         return f.float()
 

@@ -40,7 +40,8 @@ def option_defaults(method: str) -> dict:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fn = {"random-multi": craft_random_multi_images, "uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
           "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
-    taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering", "images"}
+    taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering", "images",
+             "max_batch"}  # max_batch: memory, not meaning (same δ up to float rounding)
     out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
            if v.default is not inspect.Parameter.empty and k not in taken}
     return {**out, **PRESETS.get(method, {})}

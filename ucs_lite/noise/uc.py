@@ -30,7 +30,7 @@ from ..surrogates import Surrogate
 from .base import Perturbation, check_eps, resize_delta
 from .patterns import DeltaField, GeneratorField
 
-__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "PARAMS"]
+__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "uc_step", "auto_max_batch", "PARAMS"]
 
 PARAMS = ("lowfreq", "pixel", "generator")
 
@@ -45,6 +45,61 @@ def cluster_images(images: np.ndarray, surrogate: Surrogate, p: int, seed: int =
 def uc_loss(feats: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     """UC's objective: KL(softmax(anchor) ‖ softmax(features)), batch mean. feats, anchors: B×D."""
     return F.kl_div(feats.log_softmax(-1), anchors.softmax(-1), reduction="batchmean")
+
+
+def auto_max_batch(device: str | torch.device, resolution: int, budget_fraction: float = 0.5,
+                   bytes_per_image_224: float = 60e6) -> int | None:
+    """Images per surrogate forward+backward pass that fit a memory budget: ``None`` (no limit) on a CPU; on
+    CUDA ``budget_fraction`` of the free GPU memory divided by an assumed ``bytes_per_image_224`` at 224 px
+    (activations kept for the backward pass, scaled by (resolution / 224)²; an assumption sized for
+    EfficientNet-Lite0 / RN50 in fp32 with margin, not a measurement — benchmarks/gpu_check.py records the
+    real peak). At least 8."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(dev)
+    per_image = bytes_per_image_224 * (max(int(resolution), 32) / 224) ** 2
+    return max(8, int(budget_fraction * free / per_image))
+
+
+def uc_step(field: torch.nn.Module, surrogate: Surrogate, x: torch.Tensor, anchors: torch.Tensor, b: int,
+            size: tuple[int, int], max_batch: int | None = None) -> float:
+    """Forward + backward of one UC step; leaves the gradient in ``field``'s parameters, returns the loss.
+
+    x: [0,1] (p·b)×3×H×W on the surrogate's device, b images of each cluster in cluster order;
+    anchors: p×D target features, one per cluster. The loss (:func:`uc_loss`, a mean over the p·b images)
+    is computed in chunks of at most ``max_batch`` images when p·b exceeds it: δ is evaluated once, each
+    chunk's gradient with respect to δ is accumulated (weighted by its share of the batch), then pushed
+    through the field in one backward pass. Mathematically the same gradient as one pass; in floating point
+    the sums run in another order (differences at float32 rounding). Under CUDA autocast the forward runs in
+    :func:`ucs_lite.precision.autocast_dtype`; float16 losses are scaled to avoid underflow."""
+    from ..precision import autocast_dtype
+
+    n = x.shape[0]
+    # float16 gradients of small losses underflow: a static loss scale, undone before the optimiser step
+    scale = 1024.0 if autocast_dtype(x.device) == torch.float16 else 1.0
+    delta = resize_delta(field(), size)                    # p×3×H×W
+    target = anchors.repeat_interleave(b, 0)               # (p·b)×D
+    if max_batch is None or n <= max_batch:
+        loss = uc_loss(surrogate.encode((x + delta.repeat_interleave(b, 0)).clamp(0, 1)), target)
+        if scale == 1.0:
+            loss.backward()
+        else:
+            (loss * scale).backward()
+            for q in field.parameters():
+                if q.grad is not None:
+                    q.grad.div_(scale)
+        return float(loss.detach())
+    d = delta.detach().requires_grad_(True)
+    total = 0.0
+    for s in range(0, n, max_batch):  # each chunk's graph is freed by its backward: one chunk in memory at a time
+        sl = slice(s, min(n, s + max_batch))
+        xd = (x[sl] + d.repeat_interleave(b, 0)[sl]).clamp(0, 1)
+        part = uc_loss(surrogate.encode(xd), target[sl]) * ((sl.stop - s) / n)
+        (part * scale).backward()
+        total += float(part.detach())
+    delta.backward(d.grad / scale)
+    return total
 
 
 def _batch_indices(members: list[np.ndarray], b: int, rng: np.random.Generator) -> np.ndarray:
@@ -75,7 +130,8 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
              lr: float | None = None, offset: int = 1, data: str = "own", lowfreq_res: int = 8,
              gray: bool = False, feature_mode: str = "standardize", craft_resolution: int | None = None,
              clustering: Clustering | None = None, checkpoint: str | os.PathLike | None = None,
-             checkpoint_every: int = 10, resume: bool = False, progress: bool = True) -> Perturbation:
+             checkpoint_every: int = 10, resume: bool = False, max_batch: int | None = None,
+             progress: bool = True) -> Perturbation:
     """Craft UC noise with all clusters batched in each step.
 
     Args:
@@ -93,6 +149,9 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
         clustering: reuse a clustering (e.g. to compare parametrisations on the same clusters).
         checkpoint / resume: save state every ``checkpoint_every`` steps; with ``resume`` continue from
             it. Batches come from a per-step seeded generator, so a resumed run gives the same δ.
+        max_batch: most images per surrogate pass; a step's p × batch_per_cluster images are split into
+            chunks of at most this many and their gradients accumulated (same δ up to float rounding; see
+            :func:`uc_step`). ``None``: :func:`auto_max_batch` (no limit on a CPU, a memory budget on CUDA).
     Returns:
         :class:`Perturbation` with δ at the data's resolution and the cluster of every image.
     """
@@ -143,20 +202,18 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     old_res = surrogate.resolution
     if craft_resolution:
         surrogate.resolution = int(craft_resolution)
+    chunk = max_batch if max_batch is not None else auto_max_batch(dev, surrogate.resolution)
     try:
         for step in tqdm(range(start, steps), desc=f"UC craft ({param}, p={p})", disable=not progress,
                          initial=start, total=steps, unit="step"):
             rng = np.random.default_rng([seed, step])
             idx = _batch_indices(members, batch_per_cluster, rng)
             x = x_all[torch.from_numpy(idx)].to(dev).float().div_(255)
-            delta = resize_delta(field(), (h, w)).repeat_interleave(batch_per_cluster, 0)
-            feats = surrogate.encode((x + delta).clamp(0, 1))
-            loss = uc_loss(feats, anchors[targets].repeat_interleave(batch_per_cluster, 0))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = uc_step(field, surrogate, x, anchors[targets], batch_per_cluster, (h, w), chunk)
             opt.step()
             sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(loss)
             if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 _save_checkpoint(ckpt, {"step": step + 1, "field": field.state_dict(), "opt": opt.state_dict(),
                                         "sched": sched.state_dict(), "losses": losses, "config": config})
