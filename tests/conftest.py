@@ -47,3 +47,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def empty_hub(tmp_path, monkeypatch):
+    """Model hubs pointed at an empty temporary folder, offline: a test sees what a fresh machine sees,
+    whatever weights this machine has cached."""
+    import huggingface_hub.constants as hc
+
+    hub = tmp_path / "empty_hub"
+    hub.mkdir()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "UCS_LITE_CLIP_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(var, str(hub))
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    return hub

@@ -4,7 +4,7 @@ import torch
 
 from ucs_lite.attack import chance_rate, evaluate, random_crop_flip, resolve_view
 from ucs_lite.data import Bundle, ImageSet
-from ucs_lite.defenses import apply_defense, parse_defense
+from ucs_lite.defenses import apply_defense, batch_defense, parse_defense
 from ucs_lite.noise import apply
 from ucs_lite.noise.random import craft_random_class
 
@@ -77,6 +77,7 @@ def test_training_is_seeded(sample):
     assert r1["per_epoch"] == r2["per_epoch"]
 
 
+@pytest.mark.slow
 def test_coarse_built_shortcut_does_not_stop_fine_learning():
     """The label-consistency failure in miniature: a class-wise shortcut built from the *fine* labels stops
     a fine-label attacker; the same kind of shortcut built from the *coarse* labels does much less, because
@@ -139,34 +140,112 @@ def test_each_defense_trains(sample, defense):
 
 
 def test_linear_probe_attacker(sample):
+    """Even on the random-init ``tiny`` encoder's features the probe must clearly beat a constant guess
+    (measured: coarse 0.78 vs majority 0.60, fine 0.31 vs 0.10); a majority predictor would not pass."""
     b = Bundle(sample.train.balanced_subset(200, seed=0), sample.test.balanced_subset(100, seed=0))
-    r = evaluate(b, "coarse", model="linear-probe", probe_surrogate="tiny", progress=False, device="cpu")
-    assert len(r["per_epoch"]) == 1 and 0.0 <= r["test_acc_final"] <= 1.0
-    assert r["per_epoch"][0]["train_acc"] >= 0.6  # it fits its training features
+    for view, margin in (("coarse", 0.1), ("fine", 0.1)):
+        r = evaluate(b, view, model="linear-probe", probe_surrogate="tiny", progress=False, device="cpu")
+        assert len(r["per_epoch"]) == 1
+        assert r["test_acc_final"] >= r["chance"] + margin, (view, r["test_acc_final"], r["chance"])
+        assert r["per_epoch"][0]["train_acc"] >= r["chance"] + margin  # it fits its training features
 
 
-def test_protect_cache_keys_by_meaning(sample, tmp_path):
-    from ucs_lite.experiment import protect_cached
-
-    b = Bundle(sample.train.subset(np.arange(40)), sample.test.subset(np.arange(10)))
-    a = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine", form="lowfreq", dist="sign")
-    assert len(list((tmp_path / "protected").glob("*.npz"))) == 1
-    same = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine")  # defaults left out
-    assert len(list((tmp_path / "protected").glob("*.npz"))) == 1
-    assert np.array_equal(a.train.images, same.train.images)
-    other = protect_cached(b, "random-class", cache_dir=tmp_path, eps=16 / 255, labels="fine", form="pixel")
-    assert len(list((tmp_path / "protected").glob("*.npz"))) == 2
-    assert not np.array_equal(a.train.images, other.train.images)
-    with pytest.raises(ValueError, match="unknown method"):
-        protect_cached(b, "nope", cache_dir=tmp_path)
+def _kept(small: Bundle, delta: np.ndarray, spec: str) -> float:
+    """Share of an added pattern ``delta`` (int, broadcast to the training images) that survives
+    ``apply_defense(spec)``: ⟨D(x + δ) − D(x), δ⟩ / ‖δ‖², measured on the training images it returns."""
+    x = small.train.images
+    noisy = np.clip(x.astype(int) + delta, 0, 255).astype(np.uint8)
+    d = (noisy.astype(float) - x)
+    out = lambda imgs: apply_defense(Bundle(ImageSet(imgs, small.train.labels), small.test), spec).train.images  # noqa: E731
+    return float(((out(noisy).astype(float) - out(x)) * d).sum() / (d * d).sum())
 
 
-def test_changed_method_definition_is_not_served_from_cache(sample, tmp_path, monkeypatch):
-    from ucs_lite.experiment import protect_cached
-    from ucs_lite.noise import registry
+def test_data_defenses_change_the_training_images_as_they_should(sample):
+    small = Bundle(sample.train.subset(np.arange(40)), sample.test.subset(np.arange(10)))
+    x = small.train.images
+    rng = np.random.default_rng(0)
+    fine_noise = rng.choice([-8, 8], size=x.shape)  # the highest frequencies: a sign per pixel
+    offset = rng.choice([-8, 8], size=(len(x), 1, 1, 1))  # the lowest: one brightness shift per image
+    assert _kept(small, fine_noise, "none") == pytest.approx(1.0, abs=0.02)
+    for spec in ("jpeg:10", "blur:1"):  # measured: 7% / 17% of pixel noise kept, ~100% of the offset
+        assert _kept(small, fine_noise, spec) < 0.3, spec
+        assert _kept(small, offset, spec) > 0.9, spec
+        assert np.array_equal(apply_defense(small, spec).test.images, small.test.images), spec  # clean test set
+    g = apply_defense(small, "grayscale")
+    for split in (g.train.images, g.test.images):  # grey to train on, grey to test on
+        assert np.array_equal(split[..., 0], split[..., 1]) and np.array_equal(split[..., 0], split[..., 2])
+    lum = x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    assert np.abs(g.train.images[..., 0].astype(float) - lum).max() <= 0.5 + 1e-3  # its luminance, rounded
+    assert apply_defense(small, "none") is small
 
-    b = Bundle(sample.train.subset(np.arange(40)), sample.test.subset(np.arange(10)))
-    protect_cached(b, "random-class", cache_dir=tmp_path, labels="fine")
-    monkeypatch.setitem(registry.DEFINITION, "random-class", 2)  # as if its defaults had changed
-    protect_cached(b, "random-class", cache_dir=tmp_path, labels="fine")
-    assert len(list((tmp_path / "protected").glob("*.npz"))) == 2
+
+class _Recorder(torch.nn.Module):
+    """A linear classifier that keeps every input it is called with."""
+
+    def __init__(self, shape, k: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(int(np.prod(shape)), k)
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.lin(x.flatten(1))
+
+
+def _batch(n: int = 8, size: int = 16):
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(n, 3, size, size, generator=g) * 255).round() / 255  # uint8-grid images ...
+    return (x - 0.5) / 0.25 + 0.0, torch.arange(n) % 3  # ... normalised as the attacker feeds them
+
+
+def test_batch_defenses_change_what_the_attacker_sees(sample):
+    x, y = _batch()
+    def seen(spec, seed=0):
+        net = _Recorder(x.shape[1:])
+        loss, out = batch_defense(spec, torch.Generator().manual_seed(seed))(net, x, y)
+        assert torch.isfinite(loss) and out.shape == (len(x), 3)
+        return net.seen, loss
+    s, _ = seen("none")
+    assert len(s) == 1 and torch.equal(s[0], x)
+    # cutout: one filled square per image set to 0 (grey), the rest untouched
+    (c,), _ = seen("cutout")
+    half = 16 // 4
+    for i in range(len(x)):
+        hole = (c[i] != x[i]).any(0)
+        assert torch.all(c[i][:, hole] == 0) and torch.equal(c[i][:, ~hole], x[i][:, ~hole])
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert hole.sum() == h * w and half <= h <= 2 * half - 1 and half <= w <= 2 * half - 1
+        assert rows.max() - rows.min() + 1 == h and cols.max() - cols.min() + 1 == w  # one solid block
+    # mixup: every image is λ·x_i + (1 − λ)·x_j, one λ for the whole batch
+    (m,), _ = seen("mixup")
+    assert not torch.allclose(m, x)
+    shared = None
+    for i in range(len(x)):
+        if torch.allclose(m[i], x[i], atol=1e-4):
+            continue  # paired with itself
+        fits = set()
+        for j in range(len(x)):
+            d = x[i] - x[j]
+            if j != i and (d * d).sum() > 0:
+                lam = float(((m[i] - x[j]) * d).sum() / (d * d).sum())
+                if 0 <= lam <= 1 and torch.allclose(m[i], lam * x[i] + (1 - lam) * x[j], atol=1e-4):
+                    fits.add(round(lam, 3))
+        assert fits, f"image {i} is not a blend of two batch images"
+        shared = fits if shared is None else shared & fits
+    assert shared, "the blends do not share one λ"
+    # adv-train:4: 3 PGD steps, then the step trains on x + δ with ‖δ‖∞ ≤ 4/255 (in normalised units /0.25)
+    a, loss_adv = seen("adv-train:4")
+    assert len(a) == 4
+    d = a[-1] - x
+    assert d.abs().max() <= 4 / 255 / 0.25 + 1e-5 and d.abs().max() > 0.5 * 4 / 255 / 0.25
+    net = _Recorder(x.shape[1:])
+    assert float(loss_adv.detach()) > float(torch.nn.functional.cross_entropy(net(x), y).detach())  # δ raises the loss
+    # strong-aug: TrivialAugment on the uint8 images (results stay on the 0–255 grid), reproducible by seed
+    (t1,), _ = seen("strong-aug", seed=1)
+    (t2,), _ = seen("strong-aug", seed=1)
+    (t3,), _ = seen("strong-aug", seed=2)
+    assert torch.equal(t1, t2) and not torch.equal(t1, t3)
+    u8 = (t1 * 0.25 + 0.5) * 255
+    assert torch.allclose(u8, u8.round(), atol=1e-3) and not torch.equal(t1, x)

@@ -19,7 +19,10 @@ def small(sample):
     return Bundle(sample.train.balanced_subset(100, seed=0), sample.test.balanced_subset(20, seed=0))
 
 
-@pytest.mark.parametrize("method", METHODS)
+SLOW_METHODS = ("em-class", "em-sample", "uc-official")  # 8-11 s each on 2 CPU cores
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_METHODS else m for m in METHODS])
 def test_every_method_bounded_total_and_seeded(small, method):
     kw = dict(eps=8 / 255, seed=1, surrogate="tiny", p=4, device="cpu", progress=False, **FAST.get(method, {}))
     a = craft(method, small.train, **kw)
@@ -30,7 +33,7 @@ def test_every_method_bounded_total_and_seeded(small, method):
     assert np.abs(a.delta).max() <= 8 / 255 + 1e-7
     x = apply(small.train.images, a)
     diff = np.abs(x.astype(int) - small.train.images.astype(int)).max()
-    assert diff <= 8 + 1
+    assert diff <= 8  # ε·255 = 8 is whole: the bound holds exactly after rounding to uint8
     c = craft(method, small.train, **{**kw, "seed": 2})
     assert not np.array_equal(a.delta, c.delta)
 

@@ -133,6 +133,7 @@ def test_record_writes_json(tmp_path, monkeypatch):
     assert viz.recorded()["b"] == [1, 2]
 
 
+@pytest.mark.slow
 def test_viz_figures_and_widgets():
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)

@@ -26,6 +26,7 @@ def test_tiny_contract():
     assert not s.training  # stays frozen
 
 
+@pytest.mark.slow
 def test_effnet_contract(effnet):
     assert effnet.resolution == 224 and effnet.dim == 1280
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
@@ -55,7 +56,7 @@ def test_effnet_imagenet_sanity_on_real_photos(effnet):
     assert p[:3].sum() > 0.6
 
 
-def test_clip_offline_gives_clear_error_fast():
+def test_clip_offline_gives_clear_error_fast(empty_hub):
     t = time.time()
     with pytest.raises(SurrogateUnavailable) as e:
         create_surrogate("clip:RN50/openai", device="cpu")
@@ -73,6 +74,7 @@ def test_clip_missing_checkpoint_and_unknown_names(tmp_path):
         create_surrogate("resnet9000")
 
 
+@pytest.mark.slow
 def test_clip_local_checkpoint_loads(tmp_path):
     """A local open_clip checkpoint path works offline (random weights of a real architecture)."""
     import open_clip
@@ -120,6 +122,7 @@ def test_feature_cache_hit(tmp_path, sample):
     assert not np.all(f3 == 7.0) and len(list((tmp_path / "features").glob("*.npy"))) == 2
 
 
+@pytest.mark.slow
 def test_effnet_clusters_real_images_better_than_chance(effnet, sample):
     """K-means on real ImageNet features of 200 CIFAR images tracks the classes (NMI well above 0)."""
     sub = sample.train.balanced_subset(200, seed=0)
