@@ -8,10 +8,10 @@ from ucs_lite.data import (DataError, ImageSet, load, load_image_folder, load_np
 
 def test_sample_bundle_has_views_and_names(sample):
     tr, te = sample.train, sample.test
-    assert tr.images.shape == (1000, 32, 32, 3) and tr.images.dtype == np.uint8
-    assert te.images.shape == (500, 32, 32, 3)
+    assert tr.images.shape == (4000, 32, 32, 3) and tr.images.dtype == np.uint8
+    assert te.images.shape == (1000, 32, 32, 3)
     assert set(tr.views) == {"fine", "coarse"}
-    assert np.bincount(tr.labels["fine"]).tolist() == [100] * 10
+    assert np.bincount(tr.labels["fine"]).tolist() == [400] * 10
     y, names = tr.view("coarse")
     assert names == ["animal", "vehicle"] and set(np.unique(y)) == {0, 1}
     assert tr.view("fine")[1][0] == "airplane"

@@ -101,7 +101,7 @@ def _install(source: str, tmp: Path) -> dict:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert Path(out["file"]).resolve().is_relative_to(target.resolve()), out
-    assert Path(out["sample"]).resolve().is_relative_to(target.resolve()) and out["n"] == 1000, out
+    assert Path(out["sample"]).resolve().is_relative_to(target.resolve()) and out["n"] == 4000, out
     return out
 
 
