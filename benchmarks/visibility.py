@@ -15,7 +15,7 @@ For each candidate construction (:class:`ucs_lite.noise.photo.Construction`):
   labels, attacker seed 0 (``--seeds``; ``--more-seeds`` gives some candidates more); worst (highest) peak
   and final accuracy over the seeds. ``--reference`` adds the default strength on all 10k images.
 
-    python benchmarks/visibility.py --only 0,2,7,9,11 --more-seeds 7:0,1,2   # what docs/visibility.md reports
+    python benchmarks/visibility.py --only 0,2,7,9,11 --more-seeds 7:0,1,2   # what docs/results.md, "Photos a person would publish" reports
     python benchmarks/visibility.py --reference        # + the default on the full 10k
     python benchmarks/visibility.py --photos-only      # visibility only (seconds)
     python benchmarks/visibility.py --only 0,7 --seeds 0 --skip-clean --results /tmp/w1   # one worker's share

@@ -143,7 +143,7 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     ``strength`` names the shape of the noise (:data:`ucs_lite.noise.photo.STRENGTHS`: ε, pattern cells,
     colour or luminance only, texture mask); ``eps`` (if given) and ``options`` (e.g. ``lowfreq_res``,
     ``gray``) override its parts. The default, ``balanced`` (ε = 16/255, luminance only, texture-masked), is
-    what a person would publish; stronger points protect more and show more (docs/visibility.md); ``paper``
+    what a person would publish; stronger points protect more and show more (docs/results.md, "Photos a person would publish"); ``paper``
     is the saturated colour patchwork of ε = 16/255, plainly visible on photos.
     Per image, the visibility figures (:func:`ucs_lite.metrics.visibility`) go into the summary, and
     ``output_dir/preview.html`` shows every image before / after with a zoom on the most changed region.

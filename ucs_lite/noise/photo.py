@@ -9,7 +9,7 @@ in smooth regions such as sky or skin, where the eye catches a change first). Ev
 ‖δ‖∞ ≤ ε (the mask only scales δ down, resizing is bilinear, a convex combination).
 
 :data:`STRENGTHS` names a few points of the measured visibility–protection curve
-(``docs/visibility.md``, ``benchmarks/visibility.py``); ``ucs-lite protect --input-dir`` takes one with
+(``docs/results.md, "Photos a person would publish"``, ``benchmarks/visibility.py``); ``ucs-lite protect --input-dir`` takes one with
 ``--strength``.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Construction:
                 + (", texture mask" if self.mask_floor is not None else ""))
 
 
-#: Named points of the visibility–protection curve (measured in docs/visibility.md). ``paper`` is the
+#: Named points of the visibility–protection curve (measured in docs/results.md, "Photos a person would publish"). ``paper`` is the
 #: construction folder mode used before: colour 8×8 cells at ε = 16 — the strongest shortcut, a visible
 #: colour patchwork on photos.
 STRENGTHS: dict[str, Construction] = {
