@@ -122,8 +122,8 @@ def test_demo_sentences_say_when_uc_is_within_the_spread():
             "random-class@coarse": {"test_acc_peak": 0.5, "chance": 0.1}, "uc": {"test_acc_peak": 0.58, "chance": 0.1}}
     inside = {"demo": {"differences": {"uc_vs_clean": {"mean": 0.02, "spread": 0.03}}}}
     clear = {"demo": {"differences": {"uc_vs_clean": {"mean": 0.12, "spread": 0.03}}}}
-    assert "no measurable effect" in demo_sentences(rows, inside)[-1]
-    assert "no measurable effect" not in demo_sentences({**rows, "uc": {"test_acc_peak": 0.4, "chance": 0.1}}, clear)[-1]
+    assert "not count it as a clear effect" in demo_sentences(rows, inside)[-1]
+    assert "not count it as a clear effect" not in demo_sentences({**rows, "uc": {"test_acc_peak": 0.4, "chance": 0.1}}, clear)[-1]
     plain = demo_sentences(rows)
     assert "60.0%" in plain[0] and "took away 60%" in plain[1]  # 0.3 removed of 0.5 above chance
     assert "loses much of its effect" in plain[2]
