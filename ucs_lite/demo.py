@@ -25,6 +25,7 @@ from .attack import AttackConfig
 from .data import atomic_write_bytes, load
 from . import cache
 from .experiment import protect_all
+from .metrics import removed
 from .notebooks import PROFILES
 from .surrogates import DEFAULT_SURROGATE, create_surrogate
 
@@ -54,11 +55,6 @@ def load_reference() -> dict:
     return json.loads(text)
 
 
-def _removed(clean: float, prot: float, chance: float) -> float:
-    """Share of the clean attacker's accuracy above chance that the noise took away (1 = all, 0 = none)."""
-    return (clean - prot) / max(1e-9, clean - chance)
-
-
 def demo_sentences(rows: dict[str, dict], reference: dict | None = None, clear_gap: float = 0.03) -> list[str]:
     """A few sentences written from the measured numbers of one demo run.
 
@@ -84,19 +80,19 @@ def demo_sentences(rows: dict[str, dict], reference: dict | None = None, clear_g
            f"(chance: {ch:.0%})."]
     if clear("clean_vs_fine_built", c - f):
         out.append(f"Class-wise noise built from the same 10 labels the attacker uses cuts that to {f:.1%}: it took "
-                   f"away {_removed(c, f, ch):.0%} of what the attacker had learned above chance — the textbook "
+                   f"away {removed(c, f, ch):.0%} of what the attacker had learned above chance — the textbook "
                    f"unlearnable-examples result, which needs the protector's labels to match the attacker's.")
     else:
         out.append(f"Class-wise noise built from the same 10 labels the attacker uses leaves it at {f:.1%}, no clear "
                    f"drop from clean in this run.")
     if clear("coarse_built_vs_fine_built", co - f):
         out.append(f"The same kind of noise built from the 2 coarse labels (animal / vehicle) leaves the fine-label "
-                   f"attacker at {co:.1%} ({_removed(c, co, ch):.0%} taken away): when the attacker labels the data "
+                   f"attacker at {co:.1%} ({removed(c, co, ch):.0%} taken away): when the attacker labels the data "
                    f"more finely than the protector did, label-based noise loses much of its effect.")
     else:
         out.append(f"The same kind of noise built from the 2 coarse labels (animal / vehicle) leaves the fine-label "
                    f"attacker at {co:.1%}, about as low as noise built from its own labels in this run.")
-    uc_text = f"Unlearnable Clusters, which uses no labels, leaves {u:.1%} ({_removed(c, u, ch):.0%} taken away)"
+    uc_text = f"Unlearnable Clusters, which uses no labels, leaves {u:.1%} ({removed(c, u, ch):.0%} taken away)"
     d = spread.get("uc_vs_clean")
     if clear("uc_vs_clean", c - u):
         uc_text += (", below the noise built from coarse labels." if u < co - clear_gap else ".")
@@ -170,7 +166,7 @@ def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = 
         meta = protected[m].meta()
         rows.append({"data": names[m], "method": m, "final": r["test_acc_final"], "peak": r["test_acc_peak"],
                      "chance": r["chance"], "clean_peak": clean_peak,
-                     "removed": None if m == "clean" else _removed(clean_peak, r["test_acc_peak"], chance),
+                     "removed": None if m == "clean" else removed(clean_peak, r["test_acc_peak"], chance),
                      "psnr": meta.get("psnr"), "ssim": meta.get("ssim"), "seconds": round(r["seconds"], 1)})
     seconds = time.time() - t0
     result = {"data": data, "n_train": len(bundle.train), "n_test": len(bundle.test), "surrogate": surr.name,
