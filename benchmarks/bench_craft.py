@@ -199,7 +199,7 @@ def main() -> None:
     from ucs_lite.attack import AttackConfig
     from ucs_lite.cluster import extract_features, fit_clusters
     from ucs_lite.data import ImageSet
-    from ucs_lite.experiment import evaluate_cached
+    from ucs_lite.cache import evaluate as evaluate_cached
     from ucs_lite.noise import Perturbation, apply
     from ucs_lite.surrogates import create_surrogate
 

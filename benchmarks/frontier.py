@@ -208,7 +208,7 @@ def _craft(kind: str, options: dict, env: dict):
 def _attack(bundle, attack_epochs: int) -> dict:
     """Attacker runs (cached): ``{view: [{"peak", "final", "chance"}, ...per seed]}``."""
     from ucs_lite.attack import AttackConfig
-    from ucs_lite.experiment import evaluate_cached
+    from ucs_lite.cache import evaluate as evaluate_cached
 
     out = {}
     for view in VIEWS:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT.parent))
 from ucs_lite.attack import AttackConfig  # noqa: E402
 from ucs_lite.cluster import cluster_metrics, extract_features  # noqa: E402
 from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.experiment import evaluate_cached  # noqa: E402
+from ucs_lite.cache import evaluate as evaluate_cached  # noqa: E402
 from ucs_lite.metrics import psnr, removed  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.multi import craft_random_multi, hierarchy_levels, multi_levels  # noqa: E402
