@@ -742,3 +742,38 @@ def test_run_json_records_provenance(tmp_path, capsys):
         assert rec["seed"] == seed and rec["device"] == "cpu" and len(rec["config_hash"]) == 16
     assert meta["config"]["surrogate"] == "tiny" and meta["config"]["options"]["steps"] == 2
     assert {"test_acc_final", "test_acc_peak", "per_epoch", "labels", "n_classes", "chance"} <= set(result)
+
+
+def test_evaluate_versus_clean_reports_removed(tmp_path, capsys, monkeypatch):
+    """``evaluate --clean`` trains the same attacker on the unprotected bundle and reports removed = (clean −
+    protected) / (clean − chance) from the two runs; a clean bundle with other test images is refused."""
+    from ucs_lite.metrics import removed
+
+    monkeypatch.setenv("UCS_LITE_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    colours = np.array([[200, 40, 40], [40, 200, 40], [40, 40, 200]])
+
+    def learnable(n: int) -> tuple[np.ndarray, np.ndarray]:  # class = dominant colour: a clean attacker learns it
+        y = np.arange(n) % 3
+        x = np.clip(colours[y][:, None, None, :] + rng.integers(-40, 41, (n, 16, 16, 3)), 0, 255).astype(np.uint8)
+        return x, y
+
+    (xtr, ytr), (xte, yte) = learnable(90), learnable(30)
+    data = make_npz(tmp_path / "in.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    prot, res = tmp_path / "prot.npz", tmp_path / "result.json"
+    assert main(["protect", "--data", str(data), "--out", str(prot), "--method", "random-class", "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, err = cli(capsys, "evaluate", "--data", prot, "--clean", data, "--epochs", 2, "--out", res, "--quiet",
+                         "--device", "cpu")
+    assert code == 0, err
+    r = json.loads(res.read_text())
+    assert json.loads(out)["removed_peak"] == r["removed_peak"]
+    code, out2, _ = cli(capsys, "evaluate", "--data", data, "--epochs", 2, "--quiet", "--device", "cpu")
+    clean = json.loads(out2)
+    assert r["clean_test_acc_peak"] == clean["test_acc_peak"] and r["clean_test_acc_final"] == clean["test_acc_final"]
+    assert clean["test_acc_peak"] > r["chance"] + 0.2  # else removed would be NaN and the formula untested
+    assert r["removed_peak"] == removed(clean["test_acc_peak"], r["test_acc_peak"], r["chance"])
+    assert r["removed_final"] == removed(clean["test_acc_final"], r["test_acc_final"], r["chance"])
+    other = make_npz(tmp_path / "other.npz", seed=1)
+    code, _, err = cli(capsys, "evaluate", "--data", prot, "--clean", other, "--epochs", 1, "--quiet", "--device", "cpu")
+    assert_one_line_error(code, err, "test images differ")

@@ -199,11 +199,33 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                        device=a.device, batch_size=a.batch_size, lr=a.lr)
     res = evaluate(bundle, labels=a.labels, config=cfg, progress=not a.quiet)
     res["data"] = str(a.data)
+    shown = ["method", "labels", "n_classes", "chance", "test_acc_final", "test_acc_peak", "test_acc_valsel", "seconds"]
+    if a.clean:
+        res.update(_versus_clean(a.clean, bundle, res, a.labels, cfg, a.quiet))
+        shown += ["clean_test_acc_peak", "clean_test_acc_final", "removed_peak", "removed_final"]
     if out:
         _write_json(str(out), res)
-    print(json.dumps({k: res[k] for k in ("method", "labels", "n_classes", "chance", "test_acc_final",
-                                           "test_acc_peak", "test_acc_valsel", "seconds")}))
+    print(json.dumps({k: res[k] for k in shown}))
     return 0
+
+
+def _versus_clean(path: str, bundle, res: dict, labels: str, cfg, quiet: bool) -> dict:
+    """The same attacker (config, seed, view) trained on the unprotected bundle at ``path`` (cached), and
+    :func:`ucs_lite.metrics.removed` of peak and final: ``{"clean_test_acc_peak", "clean_test_acc_final",
+    "removed_peak", "removed_final", "clean_data"}``. The clean bundle must have the same test images."""
+    from . import cache
+    from .data import load
+    from .metrics import removed
+
+    clean = load(path)
+    if clean.test.fingerprint() != bundle.test.fingerprint():
+        raise CliError(f"--clean {path}: its test images differ from --data's; give the unprotected bundle "
+                       "that --data was made from")
+    ref = cache.evaluate(clean, labels, cfg, progress=not quiet)
+    return {"clean_data": str(path), "clean_test_acc_peak": ref["test_acc_peak"],
+            "clean_test_acc_final": ref["test_acc_final"],
+            "removed_peak": removed(ref["test_acc_peak"], res["test_acc_peak"], res["chance"]),
+            "removed_final": removed(ref["test_acc_final"], res["test_acc_final"], res["chance"])}
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
@@ -348,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=None,
                    help="for an image folder (which has no test split): hold out this share of its images, "
                         "chosen by --seed, as the test images (e.g. 0.2)")
+    p.add_argument("--clean", metavar="CLEAN.npz",
+                   help="the unprotected bundle --data was made from: the same attacker is trained on it too "
+                        "(cached) and the JSON gains removed_peak / removed_final = (clean − protected) / "
+                        "(clean − chance)")
     p.add_argument("--out", help="result JSON")
     common(p)
     p.set_defaults(func=cmd_evaluate)
