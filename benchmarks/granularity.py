@@ -7,6 +7,7 @@ clusterings composed in one δ). Each is attacked by the small CNN (15 epochs, c
 
     python benchmarks/granularity.py run --part labels   # label partitions (no features), attacked per view
     python benchmarks/granularity.py run --part clusters # K-means / multi-granularity (224-px features, cached)
+    python benchmarks/granularity.py run --part levers   # other p, channel / spatial codes, UC vs random-cluster
     python benchmarks/granularity.py report               # merge both parts: json + md + html
 
 ``run`` writes benchmarks/results/granularity.json (+ .md, .html) after every attacker run; attacker runs and
@@ -92,6 +93,46 @@ def build_groupings(base: Bundle, feats: np.ndarray | None) -> dict[str, list[np
             "hier 20/100/500 (sum)": [h20, h100, h500], "hier20": [h20], "hier100": [h100]}
 
 
+#: groupings of the "levers" part: K-means at other p, and multi-granularity codes composed without the sum's
+#: amplitude split (each level keeps ±ε on its own channels / band). name -> (K-means p per level, composition)
+LEVERS = {"km10": ((10,), "sum"), "km50": ((50,), "sum"),
+          "multi km10+km20 (channel)": ((10, 20), "channel"), "multi km20+km100 (channel)": ((20, 100), "channel"),
+          "multi km20+km100 (spatial)": ((20, 100), "spatial")}
+#: UC (optimised) on the K-means clustering at p, at the notebooks' cpu-quick crafting size — against
+#: random-cluster on the same clusters: does the optimisation add anything here?
+UC_POINTS = {"uc km20 (30 steps, 64 px)": 20, "uc km10 (30 steps, 64 px)": 10}
+
+
+def compose_of(name: str) -> str:
+    """The composition a grouping's levels are combined with (``sum`` unless its name says otherwise)."""
+    return LEVERS[name][1] if name in LEVERS else "sum"
+
+
+def build_levers(feats: np.ndarray) -> dict[str, list[np.ndarray]]:
+    """The levers part's groupings (K-means of ``feats`` at each level's p, seed 0, cached)."""
+    ps = sorted({k for levels, _ in LEVERS.values() for k in levels} | set(UC_POINTS.values()))
+    km = dict(zip(ps, _kmeans_cached(feats, "km" + "-".join(map(str, ps)), lambda: multi_levels(feats, ps, seed=0))))
+    out = {name: [km[k] for k in levels] for name, (levels, _) in LEVERS.items()}
+    out.update({name: [km[k]] for name, k in UC_POINTS.items()})
+    return out
+
+
+def protected_uc(base: Bundle, feats_surrogate, p: int, name: str) -> tuple[Bundle, dict]:
+    """Training images + UC crafted on K-means(p) of the surrogate's features (cpu-quick crafting size)."""
+    from ucs_lite.cluster import fit_clusters
+    from ucs_lite.noise.uc import craft_uc
+
+    feats = extract_features(feats_surrogate, base.train.images, progress=False)  # cached
+    clustering = fit_clusters(feats, p, seed=0, mode="standardize", n_init=3)  # = multi_levels' K-means at p
+    pert = craft_uc(base.train.images, feats_surrogate, p=p, eps=EPS, seed=0, clustering=clustering, progress=False,
+                    steps=30, craft_resolution=64, batch_per_cluster=4)
+    x = apply(base.train.images, pert)
+    meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": int(pert.assignment.max()) + 1,
+            "craft_s": float(pert.meta.get("seconds", float("nan")))}
+    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
+    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
+
+
 def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum") -> tuple[Bundle, dict]:
     """Training images + random-multi noise of ``levels`` (one level = random-class / random-cluster exactly)."""
     pert = craft_random_multi(levels, base.train.images.shape[1:3], EPS, seed=0, compose=compose)
@@ -111,6 +152,9 @@ PLANS = {
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
+    "levers": [(n, v, 0) for n in ("km10", "km50", "uc km20 (30 steps, 64 px)", "multi km20+km100 (channel)",
+                                   "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
+                                   "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
 }
 
 
@@ -229,18 +273,18 @@ def main() -> None:
     full = load(DATA)
     base = Bundle(full.train, full.test, full.extras, full.source)
     t0 = time.time()
-    feats, sname = None, None
-    if a.part == "clusters":
+    feats, sname, s = None, None, None
+    if a.part in ("clusters", "levers"):
         s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
         feats, sname = extract_features(s, base.train.images, progress=False), f"{s.name}@{s.resolution}"
-    groupings = build_groupings(base, feats)
+    groupings = build_groupings(base, feats) if a.part != "levers" else build_levers(feats)
     print(f"groupings in {time.time() - t0:.0f}s", flush=True)
     out = {"part": a.part, "data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
            "eps255": 16, "surrogate": sname, "feature_mode": "standardize",
            "machine": "2 shared CPU cores, 1 thread, torch " + torch.__version__, "groupings": [], "attacks": []}
     ys = {v: base.train.view(v)[0] for v in VIEWS}
     for name, levels in groupings.items():
-        if a.part == "clusters" and name in LABEL_NOISES:
+        if a.part != "labels" and name in LABEL_NOISES:
             continue
         comb = np.unique(np.stack(levels, 1), axis=0, return_inverse=True)[1].ravel()
         for v in VIEWS:
@@ -257,7 +301,8 @@ def main() -> None:
             b, meta = base, {"groups": 1, "psnr": float("nan"), "assignment": np.zeros(len(base.train), np.int64)}
         else:
             if name not in cache:
-                cache[name] = protected(base, groupings[name], name)
+                cache[name] = (protected_uc(base, s, UC_POINTS[name], name) if name in UC_POINTS else
+                               protected(base, groupings[name], name, compose_of(name)))
             b, meta = cache[name]
         r = evaluate_cached(b, view, AttackConfig(epochs=EPOCHS, seed=seed, device="cpu"), progress=False)
         gm = grouping_metrics(meta["assignment"], ys[view])
