@@ -135,3 +135,16 @@ def test_effnet_clusters_real_images_better_than_chance(effnet, sample):
     assert cluster_metrics(c.labels, sub.labels["fine"])["nmi"] > 0.25
     rand = np.random.default_rng(0).integers(0, 10, 200)
     assert cluster_metrics(rand, sub.labels["fine"])["nmi"] < 0.15
+
+
+def test_cluster_metrics_homogeneity_and_completeness():
+    """A grouping coarser than the labels is complete (each class in one group) but not homogeneous; a finer
+    one is homogeneous but not complete; the values match their entropy definitions."""
+    fine = np.repeat(np.arange(8), 10)  # 8 classes of 10
+    coarse = fine // 4  # 2 groups, each a union of 4 classes
+    split = np.arange(80) // 5  # 16 groups: each class split in two
+    m = cluster_metrics(coarse, fine)
+    assert m["completeness"] == pytest.approx(1.0) and m["homogeneity"] == pytest.approx(np.log(2) / np.log(8))
+    m = cluster_metrics(split, fine)
+    assert m["homogeneity"] == pytest.approx(1.0) and m["completeness"] == pytest.approx(np.log(8) / np.log(16))
+    assert m["purity"] == 1.0
