@@ -108,7 +108,61 @@ def build_levers(feats: np.ndarray) -> dict[str, list[np.ndarray]]:
     km = dict(zip(ps, _kmeans_cached(feats, "km" + "-".join(map(str, ps)), lambda: multi_levels(feats, ps, seed=0))))
     out = {name: [km[k] for k in levels] for name, (levels, _) in LEVERS.items()}
     out.update({name: [km[k]] for name, k in UC_POINTS.items()})
+    out["spectral20"] = _kmeans_cached(feats, "spectral20", lambda: [spectral_groups(feats, 20)])
     return out
+
+
+def spectral_groups(feats: np.ndarray, p: int, seed: int = 0) -> np.ndarray:
+    """Spectral clustering of the 10-NN graph of L2-normalised PCA-128 features (standardised first): the
+    clustering lever with the highest completeness in :func:`clustering_levers`."""
+    from sklearn.cluster import SpectralClustering
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import kneighbors_graph
+
+    std = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    z = PCA(128, random_state=seed).fit_transform(std)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    graph = kneighbors_graph(z, 10, include_self=False)
+    return SpectralClustering(p, affinity="precomputed_nearest_neighbors", n_neighbors=10, random_state=seed,
+                              assign_labels="cluster_qr").fit(graph).labels_.astype(np.int64)
+
+
+def clustering_levers(feats: np.ndarray, ys: dict[str, np.ndarray], ps=(10, 20, 100), seed: int = 0) -> list[dict]:
+    """Label-free clusterings of the same N×D features, scored against every label view (no attacker): can
+    another algorithm reach a higher completeness than K-means? K-means on standardised / L2 / PCA-whitened
+    features, K-means on L2-normalised PCA-128, spectral clustering of the 10-NN graph, Ward agglomeration
+    constrained to the 10-NN graph. One row per (algorithm, p, view) with :func:`grouping_metrics` and seconds."""
+    from sklearn.cluster import AgglomerativeClustering, SpectralClustering
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import kneighbors_graph
+
+    from ucs_lite.cluster import fit_clusters
+
+    std = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
+    z = PCA(128, random_state=seed).fit_transform(std)
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    graph = kneighbors_graph(z, 10, include_self=False)
+    algos = {
+        "kmeans standardize": lambda p: fit_clusters(feats, p, seed=seed, mode="standardize", n_init=3).labels,
+        "kmeans l2": lambda p: fit_clusters(feats, p, seed=seed, mode="l2", n_init=3).labels,
+        "kmeans pca-whiten": lambda p: fit_clusters(feats, p, seed=seed, mode="pca-whiten", n_init=3).labels,
+        "kmeans pca128-l2": lambda p: fit_clusters(z, p, seed=seed, mode="none", n_init=3).labels,
+        "spectral 10-NN": lambda p: SpectralClustering(p, affinity="precomputed_nearest_neighbors", n_neighbors=10,
+                                                       random_state=seed, assign_labels="cluster_qr").fit(graph).labels_,
+        "ward 10-NN": lambda p: AgglomerativeClustering(p, linkage="ward", connectivity=graph).fit(z).labels_,
+    }
+    rows = []
+    for name, fn in algos.items():
+        for p in ps:
+            t0 = time.time()
+            g = np.asarray(fn(p), np.int64)
+            dt = time.time() - t0
+            for v, y in ys.items():
+                rows.append({"algorithm": name, "p": p, "view": v, "seconds": dt, **grouping_metrics(g, y)})
+            print(f"{name:<20} p={p:<4} {dt:6.1f}s  " + "  ".join(
+                f"{r['view']}: compl {r['completeness']:.3f} homog {r['homogeneity']:.3f} purity {r['purity']:.3f}"
+                for r in rows[-len(ys):]), flush=True)
+    return rows
 
 
 def protected_uc(base: Bundle, feats_surrogate, p: int, name: str) -> tuple[Bundle, dict]:
@@ -146,7 +200,7 @@ PLANS = {
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
-    "levers": [(n, v, 0) for n in ("km10", "km50", "uc km20 (30 steps, 64 px)", "multi km20+km100 (channel)",
+    "levers": [(n, v, 0) for n in ("km10", "spectral20", "km50", "uc km20 (30 steps, 64 px)", "multi km20+km100 (channel)",
                                    "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
                                    "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
 }
@@ -159,7 +213,7 @@ def seed_plan(best: str) -> list[tuple[str, str, int]]:
 
 def merged() -> dict:
     """Both parts' results in one dict; ``removed`` recomputed against the clean run of the same view and seed."""
-    parts = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("granularity_*.json"))]
+    parts = [json.loads(f.read_text()) for f in (RESULTS / f"granularity_{k}.json" for k in PLANS) if f.is_file()]
     if not parts:
         raise SystemExit("no benchmarks/results/granularity_*.json yet: run the study first")
     out = {k: v for k, v in parts[0].items() if k not in ("groupings", "attacks", "part")}
@@ -253,11 +307,22 @@ def report(out: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("stage", choices=["run", "report"])
-    ap.add_argument("--part", choices=list(PLANS), default="labels", help="which queue to run")
+    ap.add_argument("--part", choices=[*PLANS, "clusterings"], default="labels",
+                    help="which queue to run (clusterings: clustering algorithms scored against the views, no attacker)")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new attacker run starts")
     ap.add_argument("--best", default=None, help="noise to attack with seeds 1 and 2 after the queue")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
+    if a.part == "clusterings":  # no attacker: clustering algorithms against the views
+        torch.set_num_threads(a.threads)
+        full = load(DATA)
+        sur = create_surrogate(DEFAULT_SURROGATE, device="cpu")
+        feats = extract_features(sur, full.train.images, progress=False)
+        rows = clustering_levers(feats, {v: full.train.view(v)[0] for v in VIEWS})
+        RESULTS.mkdir(exist_ok=True)
+        atomic_write_bytes(RESULTS / "granularity_clusterings.json", json.dumps(
+            {"data": DATA.name, "surrogate": f"{sur.name}@{sur.resolution}", "rows": rows}, indent=2).encode())
+        return
     if a.stage == "report":
         out = merged()
         atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())

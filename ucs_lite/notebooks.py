@@ -167,6 +167,18 @@ def random_cluster_purity(clusters: np.ndarray, labels: np.ndarray, repeats: int
     return float(np.mean([purity(rng.permutation(clusters), labels) for _ in range(repeats)]))
 
 
+def stored_benchmark(name: str) -> dict | None:
+    """A benchmark result stored with the repository (``benchmarks/results/<name>.json``), or ``None`` where
+    the package runs outside a checkout (installed from a wheel, e.g. on Colab). Notebooks show such results
+    as measured elsewhere; they never recompute them."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / f"{name}.json"
+    if not path.is_file():
+        print(f"{path.name}: not found (this notebook runs outside a repository checkout); the numbers are in "
+              "docs/results.md of the repository")
+        return None
+    return json.loads(path.read_text())
+
+
 class Claims:
     """The claims a notebook makes about its results, checked in its last cells.
 

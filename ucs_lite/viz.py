@@ -148,6 +148,20 @@ def accuracy_bars(df, x: str = "method", facet: str = "labels", title: str = "At
 
 # ---------------------------------------------------------------- features and clusters
 
+def removed_matrix(rows: Sequence[Mapping], title: str = "Protection (removed, worst over attacker seeds)",
+                   row: str = "noise", col: str = "view", value: str = "removed_peak"):
+    """Heatmap of ``value`` (default: chance-normalised protection, 1 = nothing learnable left, 0 = none) per
+    noise (rows) and attacker label view (columns), the worst (smallest) over repeated rows such as seeds.
+    ``rows``: dicts with ``row``, ``col`` and ``value`` keys (e.g. ``granularity.json``'s ``attacks``)."""
+    import pandas as pd
+    import plotly.express as px
+
+    df = pd.DataFrame(list(rows))
+    m = df.groupby([row, col], sort=False)[value].min().unstack(col)
+    return px.imshow(m.round(2), text_auto=True, zmin=0, zmax=1, color_continuous_scale="Blues", aspect="auto",
+                     title=title, labels={"x": "attacker's labels", "y": "noise built from", "color": value})
+
+
 def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0, max_points: int | None = None) -> np.ndarray:
     """N×D features -> N×2 coordinates by ``pca`` or ``tsne`` (t-SNE after a 50-d PCA; scikit-learn).
     Features are L2-normalised first (as the clustering sees them)."""
