@@ -137,3 +137,13 @@ def test_random_multi_through_craft(sample):
         assert len(np.unique(codes[codes[:, 1] == k, 0])) == 1
     default = craft("random-multi", small.train, **kw)
     assert default.meta["clusters"] == [3, 30]
+
+
+def test_removed_matrix_takes_the_worst_seed_in_the_given_order():
+    from ucs_lite import viz
+
+    rows = [{"noise": "a", "view": "fine", "removed_peak": 0.5}, {"noise": "a", "view": "fine", "removed_peak": 0.3},
+            {"noise": "b", "view": "coarse", "removed_peak": 0.9}, {"noise": "a", "view": "coarse", "removed_peak": 0.1}]
+    fig = viz.removed_matrix(rows, row_order=["b", "a"], col_order=["fine", "coarse"])
+    z = np.asarray(fig.data[0].z, float)
+    assert np.isnan(z[0, 0]) and z[0, 1] == 0.9 and z[1, 0] == 0.3 and z[1, 1] == 0.1

@@ -149,15 +149,18 @@ def accuracy_bars(df, x: str = "method", facet: str = "labels", title: str = "At
 # ---------------------------------------------------------------- features and clusters
 
 def removed_matrix(rows: Sequence[Mapping], title: str = "Protection (removed, worst over attacker seeds)",
-                   row: str = "noise", col: str = "view", value: str = "removed_peak"):
+                   row: str = "noise", col: str = "view", value: str = "removed_peak",
+                   row_order: Sequence[str] | None = None, col_order: Sequence[str] | None = None):
     """Heatmap of ``value`` (default: chance-normalised protection, 1 = nothing learnable left, 0 = none) per
     noise (rows) and attacker label view (columns), the worst (smallest) over repeated rows such as seeds.
-    ``rows``: dicts with ``row``, ``col`` and ``value`` keys (e.g. ``granularity.json``'s ``attacks``)."""
+    ``rows``: dicts with ``row``, ``col`` and ``value`` keys (e.g. ``granularity.json``'s ``attacks``);
+    ``row_order`` / ``col_order``: the order to draw them in (default: first seen)."""
     import pandas as pd
     import plotly.express as px
 
     df = pd.DataFrame(list(rows))
     m = df.groupby([row, col], sort=False)[value].min().unstack(col)
+    m = m.reindex(index=list(row_order) if row_order else m.index, columns=list(col_order) if col_order else m.columns)
     return px.imshow(m.round(2), text_auto=True, zmin=0, zmax=1, color_continuous_scale="Blues", aspect="auto",
                      title=title, labels={"x": "attacker's labels", "y": "noise built from", "color": value})
 
