@@ -95,6 +95,10 @@ LEVERS = {"km10": ((10,), "sum"), "km50": ((50,), "sum"),
 #: UC (optimised) on the K-means clustering at p, at the notebooks' cpu-quick crafting size — against
 #: random-cluster on the same clusters: does the optimisation add anything here?
 UC_POINTS = {"uc km20 (30 steps, 64 px)": 20, "uc km10 (30 steps, 64 px)": 10}
+#: the authors' generator architecture, untrained (``uc-official`` with 0 epochs: no optimisation), one per
+#: K-means cluster — a random pattern of another family than our 4-px blocks (the frontier found it a stronger
+#: shortcut at N = 500)
+GEN0_POINTS = {"gen0 km20": 20, "gen0 km10": 10}
 
 
 def compose_of(name: str) -> str:
@@ -107,7 +111,7 @@ def build_levers(feats: np.ndarray) -> dict[str, list[np.ndarray]]:
     ps = sorted({k for levels, _ in LEVERS.values() for k in levels} | set(UC_POINTS.values()))
     km = dict(zip(ps, _kmeans_cached(feats, "km" + "-".join(map(str, ps)), lambda: multi_levels(feats, ps, seed=0))))
     out = {name: [km[k] for k in levels] for name, (levels, _) in LEVERS.items()}
-    out.update({name: [km[k]] for name, k in UC_POINTS.items()})
+    out.update({name: [km[k]] for name, k in {**UC_POINTS, **GEN0_POINTS}.items()})
     out["spectral20"] = _kmeans_cached(feats, "spectral20", lambda: [spectral_groups(feats, 20)])
     return out
 
@@ -165,15 +169,21 @@ def clustering_levers(feats: np.ndarray, ys: dict[str, np.ndarray], ps=(10, 20, 
     return rows
 
 
-def protected_uc(base: Bundle, feats_surrogate, p: int, name: str) -> tuple[Bundle, dict]:
-    """Training images + UC crafted on K-means(p) of the surrogate's features (cpu-quick crafting size)."""
+def protected_uc(base: Bundle, feats_surrogate, p: int, name: str, untrained_generator: bool = False
+                 ) -> tuple[Bundle, dict]:
+    """Training images + UC crafted on K-means(p) of the surrogate's features (cpu-quick crafting size), or
+    with ``untrained_generator`` the authors' generators with 0 epochs on the same clusters."""
     from ucs_lite.cluster import fit_clusters
-    from ucs_lite.noise.uc import craft_uc
+    from ucs_lite.noise.uc import craft_uc, craft_uc_official
 
     feats = extract_features(feats_surrogate, base.train.images, progress=False)  # cached
     clustering = fit_clusters(feats, p, seed=0, mode="standardize", n_init=3)  # = multi_levels' K-means at p
-    pert = craft_uc(base.train.images, feats_surrogate, p=p, eps=EPS, seed=0, clustering=clustering, progress=False,
-                    steps=30, craft_resolution=64, batch_per_cluster=4)
+    if untrained_generator:
+        pert = craft_uc_official(base.train.images, feats_surrogate, p=p, eps=EPS, seed=0, clustering=clustering,
+                                 epochs=0, progress=False)
+    else:
+        pert = craft_uc(base.train.images, feats_surrogate, p=p, eps=EPS, seed=0, clustering=clustering,
+                        progress=False, steps=30, craft_resolution=64, batch_per_cluster=4)
     x = apply(base.train.images, pert)
     meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": int(pert.assignment.max()) + 1,
             "craft_s": float(pert.meta.get("seconds", float("nan")))}
@@ -200,9 +210,9 @@ PLANS = {
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
-    "levers": [(n, v, 0) for n in ("km10", "spectral20", "km50", "uc km20 (30 steps, 64 px)", "multi km20+km100 (channel)",
-                                   "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
-                                   "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
+    "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "spectral20", "gen0 km10", "uc km20 (30 steps, 64 px)",
+                                   "km50", "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
+                                   "multi km20+km100 (channel)", "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
 }
 
 
@@ -361,6 +371,7 @@ def main() -> None:
         else:
             if name not in cache:
                 cache[name] = (protected_uc(base, s, UC_POINTS[name], name) if name in UC_POINTS else
+                               protected_uc(base, s, GEN0_POINTS[name], name, True) if name in GEN0_POINTS else
                                protected(base, groupings[name], name, compose_of(name)))
             b, meta = cache[name]
         r = evaluate_cached(b, view, AttackConfig(epochs=EPOCHS, seed=seed, device="cpu"), progress=False)
