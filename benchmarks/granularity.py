@@ -213,6 +213,7 @@ PLANS = {
     "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "spectral20", "gen0 km10", "uc km20 (30 steps, 64 px)",
                                    "km50", "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
                                    "multi km20+km100 (channel)", "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
+    "seeds": [],  # only the seed plan of --best (attacker seeds 1 and 2 for the clean data and that noise)
 }
 
 
@@ -393,10 +394,10 @@ def main() -> None:
     base = Bundle(full.train, full.test, full.extras, full.source)
     t0 = time.time()
     feats, sname, s = None, None, None
-    if a.part in ("clusters", "levers"):
+    if a.part in ("clusters", "levers", "seeds"):
         s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
         feats, sname = extract_features(s, base.train.images, progress=False), f"{s.name}@{s.resolution}"
-    groupings = build_groupings(base, feats) if a.part != "levers" else build_levers(feats)
+    groupings = build_groupings(base, feats) if a.part in ("labels", "clusters") else build_levers(feats)
     print(f"groupings in {time.time() - t0:.0f}s", flush=True)
     out = {"part": a.part, "data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
            "eps255": 16, "surrogate": sname, "feature_mode": "standardize",
