@@ -99,6 +99,9 @@ UC_POINTS = {"uc km20 (30 steps, 64 px)": 20, "uc km10 (30 steps, 64 px)": 10}
 #: K-means cluster — a random pattern of another family than our 4-px blocks (the frontier found it a stronger
 #: shortcut at N = 500)
 GEN0_POINTS = {"gen0 km20": 20, "gen0 km10": 10}
+#: random per-pixel ±ε signs per K-means cluster: is gen0's strength just pixel-level saturation? (gen0's δ,
+#: generated at 224 px and resized, is 86 % saturated with a nearly white spectrum at 32 px)
+PIXEL_POINTS = {"pixel km20": 20}
 
 
 def compose_of(name: str) -> str:
@@ -111,7 +114,7 @@ def build_levers(feats: np.ndarray) -> dict[str, list[np.ndarray]]:
     ps = sorted({k for levels, _ in LEVERS.values() for k in levels} | set(UC_POINTS.values()))
     km = dict(zip(ps, _kmeans_cached(feats, "km" + "-".join(map(str, ps)), lambda: multi_levels(feats, ps, seed=0))))
     out = {name: [km[k] for k in levels] for name, (levels, _) in LEVERS.items()}
-    out.update({name: [km[k]] for name, k in {**UC_POINTS, **GEN0_POINTS}.items()})
+    out.update({name: [km[k]] for name, k in {**UC_POINTS, **GEN0_POINTS, **PIXEL_POINTS}.items()})
     out["spectral20"] = _kmeans_cached(feats, "spectral20", lambda: [spectral_groups(feats, 20)])
     return out
 
@@ -191,9 +194,11 @@ def protected_uc(base: Bundle, feats_surrogate, p: int, name: str, untrained_gen
     return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
 
 
-def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum") -> tuple[Bundle, dict]:
-    """Training images + random-multi noise of ``levels`` (one level = random-class / random-cluster exactly)."""
-    pert = craft_random_multi(levels, base.train.images.shape[1:3], EPS, seed=0, compose=compose)
+def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum",
+              form: str = "lowfreq") -> tuple[Bundle, dict]:
+    """Training images + random-multi noise of ``levels`` (one level = random-class / random-cluster exactly);
+    ``form="pixel"``: per-pixel signs instead of 4-px blocks."""
+    pert = craft_random_multi(levels, base.train.images.shape[1:3], EPS, seed=0, compose=compose, form=form)
     x = apply(base.train.images, pert)
     meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": pert.groups}
     tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
@@ -210,7 +215,7 @@ PLANS = {
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
-    "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "spectral20", "gen0 km10", "uc km20 (30 steps, 64 px)",
+    "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "spectral20", "gen0 km10", "pixel km20", "uc km20 (30 steps, 64 px)",
                                    "km50", "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
                                    "multi km20+km100 (channel)", "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
     "seeds": [],  # only the seed plan of --best (attacker seeds 1 and 2 for the clean data and that noise)
@@ -423,7 +428,8 @@ def main() -> None:
             if name not in cache:
                 cache[name] = (protected_uc(base, s, UC_POINTS[name], name) if name in UC_POINTS else
                                protected_uc(base, s, GEN0_POINTS[name], name, True) if name in GEN0_POINTS else
-                               protected(base, groupings[name], name, compose_of(name)))
+                               protected(base, groupings[name], name, compose_of(name),
+                                         "pixel" if name.startswith("pixel ") else "lowfreq"))
             b, meta = cache[name]
         r = evaluate_cached(b, view, AttackConfig(epochs=EPOCHS, seed=seed, device="cpu"), progress=False)
         gm = grouping_metrics(meta["assignment"], ys[view])
