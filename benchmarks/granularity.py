@@ -322,7 +322,7 @@ def report(out: dict) -> None:
 
 #: the CIFAR-10 check (docs/results.md protocol: shared 10k train, balanced 2k test, 12 epochs): the default's
 #: clustering (K-means p = 10 on standardised 224-px features, 10 restarts) with each pattern family
-CIFAR10_NOISES = ("random-cluster km10", "gen0 km10")
+CIFAR10_NOISES = ("random-cluster km10", "gen0 km10", "gen0 km20")
 
 
 def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None) -> None:
@@ -337,8 +337,11 @@ def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None) -> None:
     sur = create_surrogate(DEFAULT_SURROGATE, device="cpu")
     feats = extract_features(sur, base.train.images, progress=False)
     c = fit_clusters(feats, 10, seed=0, mode="standardize")
+    c20 = fit_clusters(feats, 20, seed=0, mode="standardize")
     perts = {"random-cluster km10": lambda: craft_random_cluster(c, base.train.images.shape[1:3], EPS, seed=0),
              "gen0 km10": lambda: craft_uc_official(base.train.images, sur, p=10, eps=EPS, seed=0, clustering=c,
+                                                    epochs=0, progress=False),
+             "gen0 km20": lambda: craft_uc_official(base.train.images, sur, p=20, eps=EPS, seed=0, clustering=c20,
                                                     epochs=0, progress=False)}
     out = {"data": "shared CIFAR-10 10k train, balanced 2k test", "epochs": 12, "attacks": []}
     bundles = {"clean": base}
