@@ -130,3 +130,29 @@ def test_uc_official_subsample_and_untrained(small):
     assert not np.array_equal(untrained.delta, full.delta)
     with pytest.raises(ValueError, match="max_images"):
         craft("uc-official", small.train, epochs=1, max_images=0, **kw)
+
+
+@pytest.mark.slow  # three 224-px generators at full width
+def test_generator_patterns_are_the_untrained_official_generators(small):
+    """``random_patterns(form="generator")`` is exactly ``uc-official`` with 0 epochs (same generator seeds),
+    resized to the images, within ±ε and mostly saturated; ``random-cluster --opt form=generator`` uses it."""
+    import torch.nn.functional as F
+    import torch
+
+    from ucs_lite.noise.patterns import generator_patterns, random_patterns
+
+    eps = 16 / 255
+    official = craft("uc-official", small.train, surrogate="tiny", p=3, device="cpu", progress=False, epochs=0,
+                     noise_size=32, seed=2)
+    size = small.train.images.shape[1:3]
+    ours = generator_patterns(3, size, eps, seed=2, noise_size=32)
+    theirs = F.interpolate(torch.from_numpy(official.delta), size=size, mode="bilinear", align_corners=False).numpy()
+    assert ours.shape == (3, 3, *size) and np.array_equal(ours, theirs)
+    assert np.abs(ours).max() <= eps + 1e-7 and (np.abs(ours) > 0.99 * eps).mean() > 0.5
+    assert not np.array_equal(ours[0], ours[1])
+    assert np.array_equal(random_patterns(3, size, eps, 2, form="generator")[:1],
+                          generator_patterns(1, size, eps, seed=2))
+    pert = craft("random-cluster", small.train, surrogate="tiny", p=3, device="cpu", progress=False, form="generator")
+    assert pert.meta["form"] == "generator" and np.abs(pert.delta).max() <= eps + 1e-7
+    with pytest.raises(ValueError, match="gray"):
+        random_patterns(2, size, eps, 0, form="generator", gray=True)

@@ -6,9 +6,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["random_patterns", "DeltaField", "ResnetGenerator", "GeneratorField", "FORMS"]
+__all__ = ["random_patterns", "generator_patterns", "DeltaField", "ResnetGenerator", "GeneratorField", "FORMS",
+           "PATTERN_FORMS"]
 
+#: forms of a learnable δ (:class:`DeltaField`)
 FORMS = ("pixel", "lowfreq")
+#: forms of a random pattern (:func:`random_patterns`): those, and ``generator`` (an untrained generator's output)
+PATTERN_FORMS = FORMS + ("generator",)
 
 
 def _upsample_nearest(z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -19,13 +23,18 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
                     dist: str = "sign", lowfreq_res: int = 8, gray: bool = False) -> np.ndarray:
     """One random pattern per group: float32 G×3×H×W within ±ε.
 
-    ``form``: ``pixel`` (independent pixels) or ``lowfreq`` (``lowfreq_res``² values upsampled to blocks).
+    ``form``: ``pixel`` (independent pixels), ``lowfreq`` (``lowfreq_res``² values upsampled to blocks) or
+    ``generator`` (:func:`generator_patterns`: an untrained image generator's clamped output).
     ``dist``: ``sign`` (every value ±ε: high energy) or ``uniform`` (U[-ε, ε]).
     ``gray``: the same value on the three channels (achromatic noise: survives grayscale conversion and
     JPEG's chroma subsampling).
     """
-    if form not in FORMS:
-        raise ValueError(f"unknown noise form {form!r}: {FORMS}")
+    if form not in PATTERN_FORMS:
+        raise ValueError(f"unknown noise form {form!r}: {PATTERN_FORMS}")
+    if form == "generator":
+        if gray:
+            raise ValueError("gray=True is not available with form='generator'")
+        return generator_patterns(groups, size, eps, seed)
     g = torch.Generator().manual_seed(int(seed))
     h, w = (lowfreq_res, lowfreq_res) if form == "lowfreq" else size
     u = torch.rand(groups, 1 if gray else 3, h, w, generator=g) * 2 - 1
@@ -34,6 +43,28 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     if dist not in ("sign", "uniform"):
         raise ValueError(f"unknown noise distribution {dist!r}: sign or uniform")
     return (_upsample_nearest(z, size) * eps).numpy().astype(np.float32)
+
+
+def generator_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, noise_size: int = 224,
+                       ngf: int = 64, n_blocks: int = 6) -> np.ndarray:
+    """One pattern per group from an **untrained** ResNet generator (the architecture of UC's authors):
+    δ_k = clamp(G_k(z_k), ±ε) at ``noise_size``², resized bilinearly to ``size``; float32 G×3×H×W within ±ε.
+
+    Generator k is built exactly as :func:`ucs_lite.noise.uc.craft_uc_official` builds its k-th generator
+    (seed ``seed·1000 + k``), so this is that schedule's δ with 0 training epochs. Most values sit at ±ε
+    (the tanh output is clamped, not scaled) in a fine, image-sized texture — a stronger shortcut per cluster
+    than 4-px blocks in the granularity study (docs/results.md "Many classes")."""
+    out = []
+    for k in range(groups):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed * 1000 + k)
+            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks)
+        with torch.no_grad():
+            out.append(gen().clamp(-eps, eps))
+    delta = torch.cat(out)
+    if tuple(delta.shape[-2:]) != tuple(size):
+        delta = F.interpolate(delta, size=tuple(size), mode="bilinear", align_corners=False)
+    return delta.numpy().astype(np.float32)
 
 
 class DeltaField(nn.Module):
