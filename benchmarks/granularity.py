@@ -215,7 +215,7 @@ PLANS = {
     "clusters": [(n, v, 0) for n in ("km20", "multi km20+km100 (sum)", "hier 20/100/500 (sum)", "km500", "km100",
                                      "multi km20+km500 (sum)") for v in ("fine", "coarse")]
                 + [(n, "regroup:20:0", 0) for n in ("km20", "km500")],
-    "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "spectral20", "gen0 km10", "pixel km20", "uc km20 (30 steps, 64 px)",
+    "levers": [(n, v, 0) for n in ("km10", "gen0 km20", "gen0 km10", "pixel km20", "spectral20", "uc km20 (30 steps, 64 px)",
                                    "km50", "multi km10+km20 (channel)", "uc km10 (30 steps, 64 px)",
                                    "multi km20+km100 (channel)", "multi km20+km100 (spatial)") for v in ("fine", "coarse")],
     "seeds": [],  # only the seed plan of --best (attacker seeds 1 and 2 for the clean data and that noise)
