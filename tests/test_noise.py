@@ -19,7 +19,7 @@ def small(sample):
     return Bundle(sample.train.balanced_subset(100, seed=0), sample.test.balanced_subset(20, seed=0))
 
 
-SLOW_METHODS = ("em-class", "em-sample", "uc-official")  # 8-11 s each on 2 CPU cores
+SLOW_METHODS = ("em-class", "em-sample", "uc-official", "gen-cluster")  # 8-11 s each on 2 CPU cores
 
 
 @pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_METHODS else m for m in METHODS])

@@ -13,7 +13,8 @@ from .uc import cluster_images, craft_uc, craft_uc_official
 
 __all__ = ["METHODS", "DEFINITION", "PRESETS", "craft", "needs_labels", "option_defaults"]
 
-METHODS = ("uc", "uc-robust", "uc-official", "random-cluster", "random-class", "em-class", "em-sample", "random-multi")
+METHODS = ("uc", "uc-robust", "uc-official", "gen-cluster", "random-cluster", "random-class", "em-class", "em-sample",
+           "random-multi")
 _LABELLED = ("random-class", "em-class", "em-sample")
 #: ``uc-robust``: achromatic δ in 2-px blocks (16×16 values on a 32-px image). Measured (docs/results.md,
 #: countermeasures): achromatic noise survives grayscale exactly; 2-px achromatic blocks form a shortcut as strong
@@ -23,7 +24,11 @@ ROBUST_LOWFREQ_RES = 16
 #: under an older definition are never served for the new one (uc-robust 2: 2-px blocks, was 4-px).
 DEFINITION = {"uc-robust": 2}
 #: Options a method name fixes on top of its function's defaults (what ``craft`` passes unless overridden).
-PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"}}
+#: ``gen-cluster``: ``random-cluster`` with the pattern of an untrained image generator per cluster (= ``uc-official``
+#: with 0 epochs on standardised-feature clusters); the strongest shortcut per cluster measured in the granularity
+#: study (docs/results.md "Many classes").
+PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"},
+           "gen-cluster": {"feature_mode": "standardize", "form": "generator"}}
 
 
 def needs_labels(method: str) -> bool:
@@ -39,7 +44,7 @@ def option_defaults(method: str) -> dict:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     fn = {"random-multi": craft_random_multi_images, "uc": craft_uc, "uc-robust": craft_uc, "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
-          "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
+          "gen-cluster": craft_random_cluster, "random-class": craft_random_class, "em-class": craft_em, "em-sample": craft_em}[method]
     taken = {"eps", "seed", "p", "progress", "surrogate", "label_view", "device", "mode", "clustering", "images",
              "max_batch"}  # max_batch: memory, not meaning (same δ up to float rounding)
     out = {k: v.default for k, v in inspect.signature(fn).parameters.items()
@@ -74,6 +79,9 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "random-multi":
         return craft_random_multi_images(train.images, s, p=p, eps=eps, seed=seed, progress=progress, **options)
-    mode = options.pop("feature_mode", PRESETS[method]["feature_mode"])
+    options = {**PRESETS[method], **options}  # random-cluster / gen-cluster
+    mode = options.pop("feature_mode")
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
-    return craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)
+    pert = craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)
+    pert.method = method
+    return pert
