@@ -44,6 +44,7 @@ VIEWS = ("fine", "coarse")
 #: (name, kind, options) — in run order, most informative first. kind: uc | official | random-cluster.
 POINTS: list[tuple[str, str, dict]] = [
     ("random-cluster", "random-cluster", {}),
+    ("gen-cluster", "random-cluster", {"form": "generator"}),  # = the official generators untrained, as ours
     ("official E=0 (untrained generators)", "official", {"epochs": 0}),
     ("uc lowfreq 15 steps", "uc", {"steps": 15}),
     ("official E=1, M=50", "official", {"epochs": 1, "max_images": 50}),

@@ -26,7 +26,8 @@ from ucs_lite.data import SAMPLE_PATH, read_image
 
 EPS255 = 16  # whole: protected pixels stay within exactly ±16 levels of the clean ones
 # the cheapest UC run that still exercises everything: tiny surrogate, 2 steps, 4 images per cluster
-FAST = ["--surrogate", "tiny", "--device", "cpu", "--quiet", "--opt", "steps=2", "--opt", "batch_per_cluster=4"]
+FAST = ["--method", "uc", "--surrogate", "tiny", "--device", "cpu", "--quiet", "--opt", "steps=2", "--opt",
+        "batch_per_cluster=4"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

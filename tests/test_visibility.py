@@ -18,7 +18,8 @@ from ucs_lite.noise.photo import (STRENGTHS, Construction, delta_to_size, masked
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FAST = ["--surrogate", "tiny", "--device", "cpu", "--quiet", "--opt", "steps=2", "--opt", "batch_per_cluster=4"]
+FAST = ["--method", "uc", "--surrogate", "tiny", "--device", "cpu", "--quiet", "--opt", "steps=2", "--opt",
+        "batch_per_cluster=4"]
 
 
 def photo(name: str, size: int = 96) -> np.ndarray:

@@ -317,7 +317,7 @@ def cmd_estimate(a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .attack import ATTACKERS
-    from .noise import METHODS
+    from .noise import DEFAULT_METHOD, METHODS
     from .noise.photo import DEFAULT_STRENGTH, STRENGTHS
     from .surrogates import DEFAULT_SURROGATE
 
@@ -336,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output .npz bundle")
     p.add_argument("--input-dir", help="folder of images to protect (native sizes kept)")
     p.add_argument("--output-dir", help="where protected PNGs go (never the input folder)")
-    p.add_argument("--method", default="uc", choices=METHODS)
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+                   help=f"noise method (default {DEFAULT_METHOD}: the best worst case measured, docs/results.md; "
+                        "uc: Unlearnable Clusters, uc-official: the authors' schedule)")
     p.add_argument("--surrogate", default=DEFAULT_SURROGATE)
     p.add_argument("--clusters", type=_pos_int, default=10, help="p, the number of K-means clusters")
     p.add_argument("--eps", type=_eps, default=None,

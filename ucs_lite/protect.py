@@ -14,7 +14,7 @@ from .cluster import cluster_metrics
 from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
                    list_images, read_image, resize_uint8)
 from .metrics import check_linf, psnr, ssim, visibility
-from .noise import Perturbation, apply, craft, needs_labels
+from .noise import DEFAULT_METHOD, Perturbation, apply, craft, needs_labels
 from .noise.base import check_eps
 from .noise.photo import DEFAULT_STRENGTH, masked_delta, resolve_strength
 from .preview import MAX_IMAGES as MAX_PREVIEW
@@ -34,7 +34,7 @@ def quality_report(clean: np.ndarray, protected: np.ndarray, eps: float) -> dict
             "max_abs_delta_255": check_linf(clean, protected, eps)}
 
 
-def protect_bundle(bundle: Bundle, method: str = "uc", eps: float = 16 / 255, seed: int = 0, labels: str = "fine",
+def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16 / 255, seed: int = 0, labels: str = "fine",
                    surrogate: str = DEFAULT_SURROGATE, p: int = 10, device: str = "auto", progress: bool = True,
                    **options) -> tuple[Bundle, Perturbation]:
     """Craft ``method``'s noise on ``bundle.train`` and return (protected bundle, perturbation).

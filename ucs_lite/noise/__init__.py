@@ -2,7 +2,8 @@
 
 | method | needs labels | groups | module |
 |---|---|---|---|
-| ``uc`` (Unlearnable Clusters, our default config) | no | K-means clusters | :mod:`.uc` |
+| ``gen-cluster`` (**the default**: an untrained generator's pattern per K-means cluster) | no | clusters | :mod:`.random` |
+| ``uc`` (Unlearnable Clusters, our fast configuration: 4-px-block δ optimised in feature space) | no | K-means clusters | :mod:`.uc` |
 | ``uc-robust`` (UC with achromatic δ in 2-px blocks: survives grayscale and JPEG chroma subsampling) | no | clusters | :mod:`.uc` |
 | ``uc-official`` (the authors' schedule: generators, all images, 224 px) | no | clusters | :mod:`.uc` |
 | ``random-cluster`` (one random pattern per cluster; the ablation) | no | clusters | :mod:`.random` |
@@ -13,6 +14,6 @@
 from __future__ import annotations
 
 from .base import Perturbation, apply, eps_from_255, resize_delta
-from .registry import METHODS, craft, needs_labels
+from .registry import DEFAULT_METHOD, METHODS, craft, needs_labels
 
-__all__ = ["Perturbation", "apply", "craft", "METHODS", "needs_labels", "eps_from_255", "resize_delta"]
+__all__ = ["Perturbation", "apply", "craft", "METHODS", "DEFAULT_METHOD", "needs_labels", "eps_from_255", "resize_delta"]
