@@ -147,3 +147,13 @@ def test_removed_matrix_takes_the_worst_seed_in_the_given_order():
     fig = viz.removed_matrix(rows, row_order=["b", "a"], col_order=["fine", "coarse"])
     z = np.asarray(fig.data[0].z, float)
     assert np.isnan(z[0, 0]) and z[0, 1] == 0.9 and z[1, 0] == 0.3 and z[1, 1] == 0.1
+
+
+def test_removed_bars_draws_the_worst_seed_per_noise_and_view():
+    from ucs_lite import viz
+
+    rows = [{"noise": "a", "view": "fine", "removed_peak": 0.6}, {"noise": "a", "view": "fine", "removed_peak": 0.4},
+            {"noise": "b", "view": "fine", "removed_peak": 0.2}, {"noise": "c", "view": "fine", "removed_peak": None}]
+    fig = viz.removed_bars(rows, order=["b", "a"])
+    (bars,) = fig.data
+    assert list(bars.x) == ["b", "a"] and list(bars.y) == [0.2, 0.4]

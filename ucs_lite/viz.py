@@ -165,6 +165,29 @@ def removed_matrix(rows: Sequence[Mapping], title: str = "Protection (removed, w
                      title=title, labels={"x": "attacker's labels", "y": "noise built from", "color": value})
 
 
+def removed_bars(rows: Sequence[Mapping], title: str = "Protection (removed, worst over attacker seeds)",
+                 row: str = "noise", col: str = "view", value: str = "removed_peak",
+                 order: Sequence[str] | None = None):
+    """Grouped bars of ``value`` per noise, one colour per attacker view, the worst (smallest) over repeated
+    rows (seeds); the number of seeds behind each bar in its hover text. ``rows`` as :func:`removed_matrix`;
+    ``order``: the noises to draw, in this order (default: all, first seen)."""
+    import pandas as pd
+    import plotly.express as px
+
+    df = pd.DataFrame(list(rows))
+    df = df[df[value].notna()]
+    if order:
+        df = df[df[row].isin(order)]
+    w = df.groupby([row, col], sort=False).agg(worst=(value, "min"), seeds=(value, "size")).reset_index()
+    if order:
+        w = w.sort_values(row, key=lambda c: c.map({n: i for i, n in enumerate(order)}), kind="stable")
+    fig = px.bar(w, x=row, y="worst", color=col, barmode="group", hover_data=["seeds"], title=title,
+                 category_orders={row: list(order)} if order else None, template="plotly_white",
+                 labels={"worst": f"{value} (worst seed)", row: ""})
+    fig.add_hline(y=0.5, line_dash="dot", annotation_text="0.5", annotation_position="top left")
+    return fig.update_yaxes(range=[min(0.0, float(w["worst"].min()) - 0.05), 1.0])
+
+
 def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0, max_points: int | None = None) -> np.ndarray:
     """N×D features -> N×2 coordinates by ``pca`` or ``tsne`` (t-SNE after a 50-d PCA; scikit-learn).
     Features are L2-normalised first (as the clustering sees them)."""
