@@ -223,8 +223,9 @@ PLANS = {
 
 
 def seed_plan(best: str) -> list[tuple[str, str, int]]:
-    """Seeds 1 and 2 for the clean reference and ``best``, fine and coarse."""
-    return [(n, v, s) for s in (1, 2) for v in ("fine", "coarse") for n in ("clean", best)]
+    """Seeds 1 and 2 for the clean reference and each noise of ``best`` (comma-separated), fine and coarse."""
+    names = ["clean", *best.split(",")]
+    return [(n, v, s) for s in (1, 2) for v in ("fine", "coarse") for n in names]
 
 
 def merged() -> dict:
