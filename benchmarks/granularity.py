@@ -309,6 +309,21 @@ def report(out: dict) -> None:
             figs.append(px.scatter(km, x="groups", y="removed_peak", color="view", symbol="family", hover_name="noise",
                                    log_x=True, template="plotly_white",
                                    title="Protection vs number of noise groups (seed 0)"))
+    cl = RESULTS / "granularity_clusterings.json"
+    if cl.is_file():
+        crow = json.loads(cl.read_text())["rows"]
+        md += ["", "## Clustering algorithms against the views (no attacker; `--part clusterings`)", ""]
+        md += _table(crow, ["algorithm", "p", "view", "purity", "homogeneity", "completeness", "nmi", "seconds"])
+    c10 = RESULTS / "granularity_cifar10.json"
+    if c10.is_file():
+        d10 = pd.DataFrame(json.loads(c10.read_text())["attacks"])
+        md += ["", "## CIFAR-10 check (shared 10k train, balanced 2k test, 12 epochs, fine view; `--part cifar10`)", ""]
+        md += _table(d10.to_dict("records"), ["noise", "view", "seed", "peak", "final", "removed_peak", "removed_final",
+                                              "craft_cpu_s"])
+        w10 = (d10[d10.noise != "clean"].groupby(["noise", "view"], as_index=False)
+               .agg(seeds=("seed", "nunique"), worst_peak=("peak", "max"), worst_removed_peak=("removed_peak", "min"),
+                    worst_removed_final=("removed_final", "min")))
+        md += ["", "Worst over attacker seeds:", ""] + _table(w10.to_dict("records"), list(w10.columns))
     g = pd.DataFrame(out["groupings"])
     if len(g):
         figs.insert(0, px.imshow(g.pivot(index="grouping", columns="view", values="completeness").round(2), text_auto=True,
@@ -326,7 +341,8 @@ def report(out: dict) -> None:
 CIFAR10_NOISES = ("random-cluster km10", "gen0 km10", "gen0 km20", "official E=1 M=100 km10")
 
 
-def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None) -> None:
+def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None, defenses: tuple[str, ...] = ("none",),
+                  noises: tuple[str, ...] = CIFAR10_NOISES, out_name: str = "granularity_cifar10") -> None:
     """Attack the CIFAR-10 candidates (:data:`CIFAR10_NOISES`) and the clean data, fine view, each attacker seed; writes benchmarks/results/granularity_cifar10.json (``removed`` against the clean run of the
     same view and seed)."""
     from ucs_lite.cluster import fit_clusters
@@ -351,37 +367,39 @@ def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None) -> None:
     seconds: dict[str, float] = {}
     out = {"data": "shared CIFAR-10 10k train, balanced 2k test", "epochs": 12, "attacks": []}
     bundles = {"clean": base}
-    for seed in seeds:
-        for name in ("clean", *CIFAR10_NOISES):
-            if name not in bundles:
-                c0 = time.process_time()
-                pert = perts[name]()
-                seconds[name] = time.process_time() - c0
-                x = apply(base.train.images, pert)
-                bundles[name] = Bundle(ImageSet(x, dict(base.train.labels), dict(base.train.class_names)), base.test,
-                                       {"meta": np.array(json.dumps({"method": name}))})
-            for view in ("fine",):  # the issue's CIFAR-10 criterion; coarse CIFAR-10 is protected by nothing
-                if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
-                    print("stop time reached", flush=True)
-                    return
-                r = evaluate_cached(bundles[name], view, AttackConfig(epochs=12, seed=seed, device="cpu"), progress=False)
-                row = {"noise": name, "view": view, "seed": seed, "peak": r["test_acc_peak"],
-                       "final": r["test_acc_final"], "chance": r["chance"], "craft_cpu_s": seconds.get(name, 0.0)}
-                clean = next((q for q in out["attacks"] if q["noise"] == "clean" and q["view"] == view
-                              and q["seed"] == seed), None)
-                if clean:
-                    row["removed_peak"] = removed(clean["peak"], row["peak"], row["chance"])
-                    row["removed_final"] = removed(clean["final"], row["final"], row["chance"])
-                out["attacks"].append(row)
-                print(f"cifar10 {name:<22} {view:<7} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} "
-                      f"removed {row.get('removed_peak', float('nan')):.2f}", flush=True)
-                atomic_write_bytes(RESULTS / "granularity_cifar10.json", json.dumps(out, indent=2).encode())
+    for defense in defenses:
+        for seed in seeds:
+            for name in ("clean", *noises):
+                if name not in bundles:
+                    c0 = time.process_time()
+                    pert = perts[name]()
+                    seconds[name] = time.process_time() - c0
+                    x = apply(base.train.images, pert)
+                    bundles[name] = Bundle(ImageSet(x, dict(base.train.labels), dict(base.train.class_names)), base.test,
+                                           {"meta": np.array(json.dumps({"method": name}))})
+                for view in ("fine",):  # the issue's CIFAR-10 criterion; coarse CIFAR-10 is protected by nothing
+                    if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
+                        print("stop time reached", flush=True)
+                        return
+                    r = evaluate_cached(bundles[name], view, AttackConfig(epochs=12, seed=seed, device="cpu",
+                                                                          defense=defense), progress=False)
+                    row = {"noise": name, "view": view, "seed": seed, "defense": defense, "peak": r["test_acc_peak"],
+                           "final": r["test_acc_final"], "chance": r["chance"], "craft_cpu_s": seconds.get(name, 0.0)}
+                    clean = next((q for q in out["attacks"] if q["noise"] == "clean" and q["view"] == view
+                                  and q["seed"] == seed and q["defense"] == defense), None)
+                    if clean:
+                        row["removed_peak"] = removed(clean["peak"], row["peak"], row["chance"])
+                        row["removed_final"] = removed(clean["final"], row["final"], row["chance"])
+                    out["attacks"].append(row)
+                    print(f"cifar10 {name:<22} {view:<7} {defense:<9} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} "
+                          f"removed {row.get('removed_peak', float('nan')):.2f}", flush=True)
+                    atomic_write_bytes(RESULTS / f"{out_name}.json", json.dumps(out, indent=2).encode())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("stage", choices=["run", "report"])
-    ap.add_argument("--part", choices=[*PLANS, "clusterings", "cifar10"], default="labels",
+    ap.add_argument("--part", choices=[*PLANS, "clusterings", "cifar10", "cifar10-defenses"], default="labels",
                     help="which queue to run (clusterings: clustering algorithms scored against the views, no attacker; "
                          "cifar10: the candidates on the shared CIFAR-10)")
     ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new attacker run starts")
@@ -391,6 +409,10 @@ def main() -> None:
     if a.part == "cifar10":
         torch.set_num_threads(a.threads)
         return cifar10_check(stop_at=a.stop_at)
+    if a.part == "cifar10-defenses":  # does gen-cluster survive the cheap countermeasures? (seed 0)
+        torch.set_num_threads(a.threads)
+        return cifar10_check(seeds=(0,), stop_at=a.stop_at, defenses=("jpeg:10", "grayscale"),
+                             noises=("gen0 km10", "random-cluster km10"), out_name="granularity_cifar10_defenses")
     if a.part == "clusterings":  # no attacker: clustering algorithms against the views
         torch.set_num_threads(a.threads)
         full = load(DATA)
