@@ -435,8 +435,8 @@ def test_unknown_surrogate_method_and_device(tmp_path, capsys):
 def test_device_cuda_without_a_gpu_is_one_line(tmp_path, capsys):
     data = make_npz(tmp_path / "in.npz")
     before = tree_state(tmp_path)
-    code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--device", "cuda", *FAST[:2],
-                       "--quiet")
+    code, _, err = cli(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--device", "cuda",
+                       "--method", "uc", "--surrogate", "tiny", "--quiet")
     assert_one_line_error(code, err, "no GPU here", "--device cpu")
     code, _, err = cli(capsys, "evaluate", "--data", data, "--device", "cuda", "--epochs", 1, "--quiet")
     assert_one_line_error(code, err, "no GPU here", "--device cpu")
@@ -452,7 +452,8 @@ def test_device_cuda_runs_on_a_gpu(tmp_path, capsys):
     data = make_npz(tmp_path / "in.npz")
     prot, res = tmp_path / "o.npz", tmp_path / "r.json"
     code, _, err = cli(capsys, "protect", "--data", data, "--out", prot, "--device", "cuda", "--clusters", 3,
-                       *FAST[:2], "--quiet", "--opt", "steps=2", "--opt", "batch_per_cluster=4")
+                       "--method", "uc", "--surrogate", "tiny", "--quiet", "--opt", "steps=2", "--opt",
+                       "batch_per_cluster=4")
     assert code == 0, err
     meta = load_npz(prot).meta()
     assert meta["device"].startswith("cuda") and meta["max_abs_delta_255"] <= EPS255
@@ -623,8 +624,8 @@ def test_killed_uc_run_resumes_to_the_same_delta(tmp_path):
     steps = 40
     data = make_npz(tmp_path / "in.npz", n=30)
     before = tree_state(data)
-    base = [sys.executable, "-m", "ucs_lite.cli", "protect", "--data", str(data), "--surrogate", "tiny",
-            "--device", "cpu", "--clusters", "3", "--seed", "7", "--quiet", "--opt", f"steps={steps}",
+    base = [sys.executable, "-m", "ucs_lite.cli", "protect", "--data", str(data), "--method", "uc",
+            "--surrogate", "tiny", "--device", "cpu", "--clusters", "3", "--seed", "7", "--quiet", "--opt", f"steps={steps}",
             "--opt", "batch_per_cluster=4"]
     env = {**os.environ, "UCS_LITE_THREADS": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     ref = subprocess.Popen(base + ["--out", str(tmp_path / "ref.npz"), "--save-perturbation",
