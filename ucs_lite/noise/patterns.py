@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["random_patterns", "generator_patterns", "DeltaField", "ResnetGenerator", "GeneratorField", "FORMS",
+__all__ = ["random_patterns", "generator_patterns", "seeded_generator", "DeltaField", "ResnetGenerator", "GeneratorField", "FORMS",
            "PATTERN_FORMS"]
 
 #: forms of a learnable δ (:class:`DeltaField`)
@@ -45,6 +45,15 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     return (_upsample_nearest(z, size) * eps).numpy().astype(np.float32)
 
 
+def seeded_generator(k: int, seed: int, noise_size: int, eps: float, ngf: int = 64, n_blocks: int = 6) -> "GeneratorField":
+    """Group ``k``'s generator (one :class:`GeneratorField` of a single group, seed ``seed·1000 + k``), built under a
+    forked RNG so that building it leaves the global torch RNG untouched: the one construction shared by
+    :func:`ucs_lite.noise.uc.craft_uc_official` and :func:`generator_patterns`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed * 1000 + k)
+        return GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks)
+
+
 def generator_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, noise_size: int = 224,
                        ngf: int = 64, n_blocks: int = 6) -> np.ndarray:
     """One pattern per group from an **untrained** ResNet generator (the architecture of UC's authors):
@@ -56,9 +65,7 @@ def generator_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     than 4-px blocks in the granularity study (docs/results.md "Many classes")."""
     out = []
     for k in range(groups):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 1000 + k)
-            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks)
+        gen = seeded_generator(k, seed, noise_size, eps, ngf=ngf, n_blocks=n_blocks)
         with torch.no_grad():
             out.append(gen().clamp(-eps, eps))
     delta = torch.cat(out)

@@ -28,7 +28,7 @@ from ..cluster import Clustering, extract_features, fit_clusters
 from ..data import ImageSet, atomic_write_bytes
 from ..surrogates import Surrogate
 from .base import Perturbation, check_eps, resize_delta
-from .patterns import DeltaField, GeneratorField
+from .patterns import DeltaField, GeneratorField, seeded_generator
 
 __all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "uc_step", "auto_max_batch", "PARAMS"]
 
@@ -266,9 +266,7 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     for k in range(p):
         pool = (np.arange(n) if m == n
                 else np.sort(np.random.default_rng([seed, k, 7919]).choice(n, size=m, replace=False)))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 1000 + k)
-            gen = GeneratorField(1, (noise_size, noise_size), eps, seed * 1000 + k, ngf=ngf, n_blocks=n_blocks).to(dev)
+        gen = seeded_generator(k, seed, noise_size, eps, ngf=ngf, n_blocks=n_blocks).to(dev)
         opt = torch.optim.Adam(gen.parameters(), lr=lr, weight_decay=5e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * steps_per_epoch), eta_min=1e-6)
         target = anchors[(k + offset) % p]
