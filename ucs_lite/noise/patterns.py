@@ -11,8 +11,9 @@ __all__ = ["random_patterns", "generator_patterns", "seeded_generator", "DeltaFi
 
 #: forms of a learnable δ (:class:`DeltaField`)
 FORMS = ("pixel", "lowfreq")
-#: forms of a random pattern (:func:`random_patterns`): those, and ``generator`` (an untrained generator's output)
-PATTERN_FORMS = FORMS + ("generator",)
+#: forms of a random pattern (:func:`random_patterns`): those, ``generator`` (an untrained generator's output) and
+#: the countermeasure-robust forms of :mod:`ucs_lite.noise.robust` (``jpeg-code``, ``gen-jpeg``, ``split``)
+PATTERN_FORMS = FORMS + ("generator", "jpeg-code", "gen-jpeg", "split")
 
 
 def _upsample_nearest(z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -25,12 +26,20 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
 
     ``form``: ``pixel`` (independent pixels), ``lowfreq`` (``lowfreq_res``² values upsampled to blocks) or
     ``generator`` (:func:`generator_patterns`: an untrained image generator's clamped output).
+    ``jpeg-code`` / ``gen-jpeg`` / ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks
+    (:mod:`ucs_lite.noise.robust`; ``dist``, ``lowfreq_res`` and ``gray`` do not apply).
     ``dist``: ``sign`` (every value ±ε: high energy) or ``uniform`` (U[-ε, ε]).
     ``gray``: the same value on the three channels (achromatic noise: survives grayscale conversion and
     JPEG's chroma subsampling).
     """
     if form not in PATTERN_FORMS:
         raise ValueError(f"unknown noise form {form!r}: {PATTERN_FORMS}")
+    if form in ("jpeg-code", "gen-jpeg", "split"):
+        from . import robust
+
+        fn = {"jpeg-code": robust.jpeg_code_patterns, "gen-jpeg": robust.gen_jpeg_patterns,
+              "split": robust.split_patterns}[form]
+        return fn(groups, tuple(size), eps, seed)
     if form == "generator":
         if gray:
             raise ValueError("gray=True is not available with form='generator'")

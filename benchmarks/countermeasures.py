@@ -1,0 +1,255 @@
+"""Issue 24: protection that survives JPEG and grayscale — a countermeasure-aware study.
+
+Every construction is one bounded pattern (ε = 16/255) per cluster on the **same** K-means clusters that
+``gen-cluster`` uses (default surrogate, p = 10, standardised features, seed 0), so only the pattern changes. Each
+protected training set (and the clean one) is attacked from scratch by the small CNN with crop+flip after a
+data-level countermeasure (none, jpeg:10, grayscale, grayscale+jpeg:10; blur:1, jpeg:30, strong-aug reported only);
+``removed`` is computed against the clean attacker under the *same* countermeasure, view and seed.
+
+    python benchmarks/countermeasures.py survival                      # share of each δ each countermeasure keeps
+    python benchmarks/countermeasures.py run --data c100 --views fine --noises gen-cluster,jpeg-code --seeds 0
+    python benchmarks/countermeasures.py report                        # JSON + md from every stored row
+
+``run`` appends one row per attacker run to benchmarks/results/countermeasures.json (resumable: rows already
+there are skipped; attacker runs and features are cached in UCS_LITE_CACHE). ``--stop-at HH:MM`` (UTC) starts no
+new run after that time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from ucs_lite.attack import AttackConfig  # noqa: E402
+from ucs_lite.cache import evaluate as evaluate_cached  # noqa: E402
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
+from ucs_lite.defenses import noise_survival  # noqa: E402
+from ucs_lite.metrics import removed  # noqa: E402
+from ucs_lite.noise import apply  # noqa: E402
+from ucs_lite.noise.base import Perturbation  # noqa: E402
+from ucs_lite.noise.patterns import random_patterns  # noqa: E402
+from ucs_lite.noise.robust import gen_jpeg_patterns, jpeg_code_patterns, split_patterns  # noqa: E402
+from ucs_lite.noise.uc import cluster_images  # noqa: E402
+from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
+
+RESULTS = ROOT / "results"
+OUT = RESULTS / "countermeasures.json"
+SHARED = ROOT.parent.parent / "shared" / "data"
+EPS = 16 / 255
+P = 10
+MAIN_DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10")
+EXTRA_DEFENSES = ("blur:1", "jpeg:30", "strong-aug")
+#: data sets: how each is loaded, the attacker's epochs and the views studied (docs/results.md protocols)
+DATASETS = {
+    "c100": {"what": "CIFAR-100 dev (shared, 10k train / 5k test)", "epochs": 15, "views": ("fine", "coarse")},
+    "c10": {"what": "CIFAR-10 (shared, 10k train / balanced 2k test)", "epochs": 12, "views": ("fine", "coarse")},
+}
+
+#: the constructions: name -> patterns(groups, size, eps, seed) -> G×3×H×W within ±ε
+CONSTRUCTIONS = {
+    "gen-cluster": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="generator"),
+    "luma-blocks8": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="lowfreq", lowfreq_res=s[0] // 8, gray=True),
+    "jpeg-code": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed),
+    "gen-jpeg": lambda g, s, e, seed: gen_jpeg_patterns(g, s, e, seed),
+    "split": lambda g, s, e, seed: split_patterns(g, s, e, seed, share=0.5),
+    "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
+    "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
+}
+
+
+def load_data(name: str) -> Bundle:
+    """The study's bundle for ``c100`` or ``c10`` (shared/data; CIFAR-10 tested on a balanced 2k subset)."""
+    if name == "c100":
+        return load(SHARED / "cifar100_dev.npz")
+    full = load("shared")
+    return Bundle(full.train, full.test.balanced_subset(2000, seed=0))
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def protect_with(base: Bundle, assignment: np.ndarray, construction: str) -> tuple[Bundle, Perturbation]:
+    """Training images + the construction's pattern of each image's cluster (``assignment`` (N,))."""
+    size = base.train.images.shape[1:3]
+    delta = CONSTRUCTIONS[construction](int(assignment.max()) + 1, size, EPS, 0)
+    pert = Perturbation(delta, assignment, construction, EPS, 0)
+    x = apply(base.train.images, pert)
+    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
+    return Bundle(tr, base.test, {"meta": np.array(json.dumps({"method": construction}))}), pert
+
+
+def clusters_of(base: Bundle) -> np.ndarray:
+    """The default's clustering: K-means p = 10 of standardised default-surrogate features (cached), seed 0."""
+    s = create_surrogate(DEFAULT_SURROGATE, device="cpu")
+    _, c = cluster_images(base.train.images, s, P, seed=0, mode="standardize", progress=False)
+    return c.labels
+
+
+def stored() -> dict:
+    if OUT.is_file():
+        return json.loads(OUT.read_text())
+    return {"protocol": {"eps255": 16, "p": P, "surrogate": DEFAULT_SURROGATE, "clusters": "K-means standardize seed 0",
+                         "attacker": "small-cnn, crop+flip, lr 0.05", "datasets": DATASETS,
+                         "removed": "(clean − protected)/(clean − chance), clean under the same countermeasure, view, seed"},
+            "visibility": [], "survival": [], "runs": []}
+
+
+def save(out: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_bytes(OUT, json.dumps(out, indent=1, default=float).encode())
+
+
+def append_run(row: dict) -> None:
+    """Add one run to the stored JSON under an exclusive lock (several ``run`` processes may share the file)."""
+    import fcntl
+
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "countermeasures.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out = stored()
+        out["runs"].append(row)
+        save(out)
+
+
+def visibility_rows(base: Bundle, data: str, names) -> list[dict]:
+    """PSNR, SSIM and CIEDE2000 (mean, share above the 2.3 JND) of each construction on the first 200 images."""
+    from ucs_lite.metrics import visibility
+
+    rows = []
+    assign = clusters_of(base)
+    for name in names:
+        _, pert = protect_with(base, assign, name)
+        x = base.train.images[:200]
+        xp = apply(x, Perturbation(pert.delta, pert.assignment[:200], name, EPS, 0))
+        v = [visibility(a, b) for a, b in zip(x, xp)]
+        rows.append({"data": data, "noise": name, **{k: float(np.mean([r[k] for r in v]))
+                                                     for k in ("psnr", "ssim", "de2000_mean", "de2000_share_jnd")}})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
+    """Share of each construction's δ (mean over ``n`` images) that each countermeasure leaves in place
+    (:func:`ucs_lite.defenses.noise_survival`)."""
+    rows = []
+    assign = clusters_of(base)
+    x = base.train.images[:n]
+    for name in names:
+        _, pert = protect_with(base, assign, name)
+        xp = apply(x, Perturbation(pert.delta, pert.assignment[:n], name, EPS, 0))
+        row = {"data": data, "noise": name}
+        for d in (*MAIN_DEFENSES[1:], *EXTRA_DEFENSES[:2]):
+            row[d] = noise_survival(x, xp, d)
+        rows.append(row)
+        print("  ".join(f"{k} {v:.2f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
+    return rows
+
+
+def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
+    """Attack every (seed, defense, view, noise) not yet stored, clean first; one row per run, saved as it ends."""
+    out = stored()
+    base = load_data(data)
+    assign = clusters_of(base)
+    spec = DATASETS[data]
+    done = {(r["data"], r["view"], r["noise"], r["defense"], r["seed"]) for r in out["runs"]}
+    bundles: dict[str, Bundle] = {"clean": base}
+    for seed in seeds:
+        for defense in defenses:
+            for view in views:
+                for name in dict.fromkeys(("clean", *noises)):
+                    if (data, view, name, defense, seed) in done:
+                        continue
+                    if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
+                        print("stop time reached", flush=True)
+                        return
+                    if name not in bundles:
+                        bundles[name] = protect_with(base, assign, name)[0]
+                    t0 = time.time()
+                    r = evaluate_cached(bundles[name], view, AttackConfig(epochs=spec["epochs"], seed=seed, device="cpu",
+                                                                          defense=defense), progress=False)
+                    row = {"data": data, "view": view, "noise": name, "defense": defense, "seed": seed,
+                           "peak": r["test_acc_peak"], "final": r["test_acc_final"], "chance": r["chance"],
+                           "epochs": spec["epochs"], "commit": commit(), "torch": torch.__version__,
+                           "threads": torch.get_num_threads(), "seconds": time.time() - t0}
+                    append_run(row)
+                    print(f"{data} {view:<6} {name:<14} {defense:<18} s{seed} peak {row['peak']:.3f} final "
+                          f"{row['final']:.3f} ({row['seconds']:.0f}s)", flush=True)
+
+
+def with_removed(runs: list[dict]) -> list[dict]:
+    """Each protected run with ``clean_peak`` and ``removed_peak`` / ``removed_final`` against the clean run of the
+    same data, view, countermeasure and seed (NaN where that clean run is missing)."""
+    clean = {(r["data"], r["view"], r["defense"], r["seed"]): r for r in runs if r["noise"] == "clean"}
+    out = []
+    for r in runs:
+        if r["noise"] == "clean":
+            continue
+        c = clean.get((r["data"], r["view"], r["defense"], r["seed"]))
+        out.append({**r, "clean_peak": c["peak"] if c else float("nan"),
+                    "removed_peak": removed(c["peak"], r["peak"], r["chance"]) if c else float("nan"),
+                    "removed_final": removed(c["final"], r["final"], r["chance"]) if c else float("nan")})
+    return out
+
+
+def worst_table(runs: list[dict]) -> list[dict]:
+    """Per (data, view, noise, defense): the seeds run, the worst (largest) peak and the worst (smallest) removed
+    over them; a seed whose removed is NaN makes the worst NaN (never silently dropped)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in with_removed(runs):
+        groups.setdefault((r["data"], r["view"], r["noise"], r["defense"]), []).append(r)
+    out = []
+    for (data, view, noise, defense), rs in groups.items():
+        rem = np.array([r["removed_peak"] for r in rs], float)
+        out.append({"data": data, "view": view, "noise": noise, "defense": defense,
+                    "seeds": sorted(r["seed"] for r in rs), "worst_peak": max(r["peak"] for r in rs),
+                    "worst_removed_peak": float(rem.min()) if np.isfinite(rem).all() else float("nan")})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("stage", choices=["run", "survival", "visibility", "report"])
+    ap.add_argument("--data", choices=list(DATASETS), default="c100")
+    ap.add_argument("--views", default=None, help="comma-separated (default: the data set's views)")
+    ap.add_argument("--noises", default=",".join(CONSTRUCTIONS))
+    ap.add_argument("--defenses", default=",".join(MAIN_DEFENSES))
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stop-at", default=None)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    noises = [n for n in a.noises.split(",") if n]
+    unknown = [n for n in noises if n not in CONSTRUCTIONS]
+    if unknown:
+        raise SystemExit(f"unknown construction(s) {unknown}; choose from {', '.join(CONSTRUCTIONS)}")
+    if a.stage == "run":
+        views = a.views.split(",") if a.views else DATASETS[a.data]["views"]
+        run(a.data, views, noises, a.defenses.split(","), [int(s) for s in a.seeds.split(",")], a.stop_at)
+    elif a.stage in ("survival", "visibility"):
+        base = load_data(a.data)
+        rows = (survival_rows if a.stage == "survival" else visibility_rows)(base, a.data, noises)
+        out = stored()
+        out[a.stage] = [r for r in out[a.stage] if not (r["data"] == a.data and r["noise"] in noises)] + rows
+        save(out)
+    else:
+        from report_tables import write_countermeasures  # noqa: F401  (docs generator, see tools/)
+        write_countermeasures(stored())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""The countermeasure-robust pattern forms (ucs_lite.noise.robust): DCT algebra, bounds, and that JPEG-10 and
+grayscale keep what they are built to keep."""
+import numpy as np
+import pytest
+
+from ucs_lite.defenses import noise_survival
+from ucs_lite.noise.patterns import random_patterns
+from ucs_lite.noise.robust import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
+
+EPS = 16 / 255
+ROBUST = ("jpeg-code", "gen-jpeg", "split")
+
+
+def test_dct_is_orthonormal_and_inverts():
+    c = dct_matrix()
+    assert np.allclose(c @ c.T, np.eye(8))
+    x = np.random.default_rng(0).normal(size=(2, 16, 24))
+    assert np.allclose(block_idct(block_dct(x)), x)
+
+
+def test_zigzag_order_matches_jpeg():
+    m = zigzag_mask(6)
+    assert {tuple(t) for t in np.argwhere(m)} == {(0, 0), (0, 1), (1, 0), (2, 0), (1, 1), (0, 2)}
+    with pytest.raises(ValueError):
+        zigzag_mask(0)
+
+
+def test_lowpass_is_a_projection():
+    x = np.random.default_rng(1).normal(size=(16, 16))
+    once = jpeg_lowpass(x, 3)
+    assert np.allclose(jpeg_lowpass(once, 3), once)
+    assert np.abs(once).sum() < np.abs(x).sum()
+
+
+def test_fill_eps_uses_the_budget_per_group():
+    p = np.stack([np.linspace(-1, 1, 64), 1e-3 * np.linspace(-1, 1, 64)])
+    f = fill_eps(p, EPS)
+    assert np.abs(f).max() <= EPS + 1e-9
+    for row in f:  # each group's 95th percentile reaches ε whatever its own scale
+        assert np.quantile(np.abs(row), 0.95) == pytest.approx(EPS, rel=0.05)
+        assert (np.abs(row) >= EPS - 1e-9).mean() <= 0.1  # only the top few percent saturate
+
+
+@pytest.mark.parametrize("form", ROBUST)
+def test_robust_forms_bounded_seeded_distinct(form):
+    a = random_patterns(3, (32, 32), EPS, seed=0, form=form)
+    assert a.shape == (3, 3, 32, 32) and a.dtype == np.float32
+    assert np.abs(a).max() <= EPS + 1e-6
+    assert np.array_equal(a, random_patterns(3, (32, 32), EPS, seed=0, form=form))
+    assert not np.allclose(a[0], a[1])
+    assert not np.allclose(a, random_patterns(3, (32, 32), EPS, seed=1, form=form))
+
+
+@pytest.mark.parametrize("form", ("jpeg-code", "gen-jpeg"))
+def test_robust_codes_are_achromatic_and_any_size(form):
+    a = random_patterns(2, (36, 20), EPS, seed=0, form=form)
+    assert a.shape == (2, 3, 36, 20)
+    assert np.array_equal(a[:, 0], a[:, 1]) and np.array_equal(a[:, 1], a[:, 2])
+    # cropped from the enclosing 40×24 grid: the top-left 32×16 part is the same code as a 40×24 pattern's
+    big = random_patterns(2, (40, 24), EPS, seed=0, form=form)
+    assert np.allclose(a[..., :32, :16], big[..., :32, :16])
+
+
+def _images(n=40, seed=0):
+    """Smooth uint8 test images (gradients + a few blobs), N×32×32×3, away from 0 and 255."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:32, :32] / 31
+    out = []
+    for _ in range(n):
+        a, b, c = rng.uniform(-1, 1, 3)
+        base = 128 + 50 * (a * yy + b * xx) + 30 * c * np.sin(3 * xx + rng.uniform(0, 6))
+        out.append(np.stack([base + rng.uniform(-20, 20) for _ in range(3)], -1))
+    return np.clip(np.asarray(out), 30, 225).astype(np.uint8)
+
+
+def _protect(x, delta):
+    return np.clip(np.round(x + delta[0].transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+
+
+def test_jpeg_code_survives_jpeg10_and_grayscale_where_the_generator_pattern_does_not():
+    x = _images()
+    robust = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="jpeg-code"))
+    gen = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="generator"))
+    for spec in ("jpeg:10", "grayscale", "grayscale+jpeg:10"):
+        kept, lost = noise_survival(x, robust, spec), noise_survival(x, gen, spec)
+        assert kept > 0.8, (spec, kept)
+        assert kept > lost + 0.3, (spec, kept, lost)
+
+
+def test_luma_weights():
+    d = np.zeros((1, 3, 2, 2), np.float32)
+    d[0, 1] = 1.0
+    assert np.allclose(luma(d), 0.587)

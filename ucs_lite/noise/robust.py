@@ -1,0 +1,133 @@
+"""Patterns built to survive the two cheapest countermeasures, JPEG and grayscale (issue 24).
+
+JPEG works on 8×8 blocks of luminance (Y) and subsampled chroma: at quality 10 it keeps each block's DC and a few
+of its lowest DCT coefficients and little else. Grayscale keeps luminance only. A pattern that (a) is achromatic
+(the same value on R, G and B, so all of it is luminance) and (b) lives on the lowest DCT coefficients of the
+8×8 blocks aligned to the image's top-left corner (JPEG's grid) keeps most of its energy through both.
+
+Every function here returns float32 G×3×H×W within ±ε (the [0,1] pixel scale), like
+:func:`ucs_lite.noise.patterns.random_patterns`. H and W need not be multiples of 8: patterns are built on the
+enclosing grid and cropped at the bottom/right, which keeps the blocks aligned with JPEG's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
+           "jpeg_code_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
+
+#: How many of each block's DCT coefficients (zigzag order: DC, (0,1), (1,0), (2,0), (1,1), (0,2), ...) a robust
+#: pattern uses. At quality 10 the luminance quantisation steps of the first six are 80, 55, 60, 70, 60, 50 (the
+#: standard table ×5) against ~90–128 for a ±16/255 pattern concentrated on one coefficient.
+JPEG_KEEP = 6
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def dct_matrix(n: int = 8) -> np.ndarray:
+    """The orthonormal DCT-II matrix C (n×n, float64): coefficients of a block B are C·B·Cᵀ (JPEG's transform)."""
+    u = np.arange(n)[:, None]
+    x = np.arange(n)[None, :]
+    c = np.sqrt(2.0 / n) * np.cos((2 * x + 1) * u * np.pi / (2 * n))
+    c[0] /= np.sqrt(2.0)
+    return c
+
+
+def zigzag_mask(keep: int, n: int = 8) -> np.ndarray:
+    """Boolean n×n mask of the first ``keep`` coefficients in JPEG's zigzag order (1 ≤ keep ≤ n²)."""
+    if not 1 <= keep <= n * n:
+        raise ValueError(f"keep must be in 1..{n * n}, got {keep}")
+    order = sorted(((u, v) for u in range(n) for v in range(n)),
+                   key=lambda t: (t[0] + t[1], t[1] if (t[0] + t[1]) % 2 else t[0]))
+    m = np.zeros((n, n), bool)
+    for u, v in order[:keep]:
+        m[u, v] = True
+    return m
+
+
+def _blocks(x: np.ndarray, n: int) -> np.ndarray:
+    """(..., H, W) with H, W multiples of n -> (..., H/n, W/n, n, n)."""
+    *lead, h, w = x.shape
+    return x.reshape(*lead, h // n, n, w // n, n).swapaxes(-3, -2)
+
+
+def _unblocks(b: np.ndarray) -> np.ndarray:
+    *lead, bh, bw, n, _ = b.shape
+    return b.swapaxes(-3, -2).reshape(*lead, bh * n, bw * n)
+
+
+def block_dct(x: np.ndarray, n: int = 8) -> np.ndarray:
+    """Per-block DCT of (..., H, W) (H, W multiples of n) -> (..., H/n, W/n, n, n) coefficients."""
+    c = dct_matrix(n)
+    return c @ _blocks(np.asarray(x, np.float64), n) @ c.T
+
+
+def block_idct(coef: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`block_dct`: (..., H/n, W/n, n, n) -> (..., H, W) float64."""
+    c = dct_matrix(coef.shape[-1])
+    return _unblocks(c.T @ coef @ c)
+
+
+def jpeg_lowpass(x: np.ndarray, keep: int = JPEG_KEEP, n: int = 8) -> np.ndarray:
+    """Projection of (..., H, W) (multiples of n) onto the first ``keep`` zigzag DCT coefficients of every n×n
+    block: the part of a pattern JPEG at low quality keeps. Same shape, float64."""
+    return block_idct(block_dct(x, n) * zigzag_mask(keep, n))
+
+
+def fill_eps(p: np.ndarray, eps: float, quantile: float = 0.95) -> np.ndarray:
+    """Scale each group's pattern (G×...) so that its ``quantile`` of |value| is ε, then clip to ±ε: uses the
+    budget without turning a smooth pattern into a sign pattern (only the top 1 − quantile saturate)."""
+    g = p.reshape(len(p), -1)
+    s = np.quantile(np.abs(g), quantile, axis=1)
+    s = np.where(s > 0, s, 1.0)
+    return np.clip(p / s.reshape(-1, *([1] * (p.ndim - 1))) * eps, -eps, eps)
+
+
+def luma(delta: np.ndarray) -> np.ndarray:
+    """G×3×H×W -> G×H×W luminance (ITU-R BT.601 weights, as JPEG and :func:`ucs_lite.defenses._grayscale`)."""
+    return np.tensordot(_LUMA, np.asarray(delta, np.float32), axes=([0], [1]))
+
+
+def _grid(size: tuple[int, int], n: int = 8) -> tuple[int, int]:
+    return (-(-size[0] // n) * n, -(-size[1] // n) * n)
+
+
+def _achromatic(y: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """G×H'×W' -> G×3×H×W float32 (cropped to ``size`` at the bottom/right, the same value on every channel)."""
+    y = y[:, : size[0], : size[1]].astype(np.float32)
+    return np.repeat(y[:, None], 3, axis=1)
+
+
+def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
+                       quantile: float = 0.95) -> np.ndarray:
+    """One random achromatic code per group on JPEG's kept subspace: Gaussian coefficients on the first ``keep``
+    zigzag DCT positions of every 8×8 block, back to pixels, scaled with :func:`fill_eps`. G×3×H×W within ±ε."""
+    h, w = _grid(size)
+    rng = np.random.default_rng(int(seed))
+    coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * zigzag_mask(keep)
+    return _achromatic(fill_eps(block_idct(coef), eps, quantile), size)
+
+
+def gen_jpeg_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
+                      quantile: float = 0.95) -> np.ndarray:
+    """The untrained-generator pattern of each group (:func:`ucs_lite.noise.patterns.generator_patterns`, what
+    ``gen-cluster`` adds) reduced to what JPEG-10 and grayscale keep: its luminance, projected onto the first
+    ``keep`` zigzag DCT coefficients of each 8×8 block, rescaled with :func:`fill_eps`. G×3×H×W within ±ε."""
+    from .patterns import generator_patterns
+
+    h, w = _grid(size)
+    y = luma(generator_patterns(groups, (h, w), eps, seed))
+    return _achromatic(fill_eps(jpeg_lowpass(y, keep), eps, quantile), size)
+
+
+def split_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, share: float = 0.5,
+                   keep: int = JPEG_KEEP) -> np.ndarray:
+    """A split budget: ``share``·ε of a JPEG-robust code (:func:`jpeg_code_patterns`, seed + 1) plus
+    (1 − share)·ε of the generator pattern, so each countermeasure removes only one part. G×3×H×W within ±ε."""
+    from .patterns import generator_patterns
+
+    if not 0 < share < 1:
+        raise ValueError(f"share must be in (0, 1), got {share}")
+    robust = jpeg_code_patterns(groups, size, share * eps, seed + 1, keep)
+    gen = generator_patterns(groups, tuple(size), eps, seed) * (1 - share)
+    return np.clip(robust + gen, -eps, eps).astype(np.float32)
+
