@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast notebooks bench dist gpu-check clean
+.PHONY: install demo test test-fast notebooks bench dist gpu-check results-docs check-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,15 @@ test-fast: install
 
 notebooks: install       ## execute every notebook with papermill into runs/<timestamp>/ (ARGS="-p epochs 2")
 	$(VENV)/bin/ucs-lite notebooks $(ARGS)
+
+# the docs generator reads JSON only (stdlib): the venv's python when there is one, else python3; no install needed
+DOCS_PY := $(if $(wildcard $(PY)),$(PY),python3)
+
+results-docs:            ## rewrite every generated table / value in README.md and docs/*.md from benchmarks/results/*.json
+	$(DOCS_PY) tools/docs_tables.py
+
+check-docs:              ## fail (with a diff) when README.md / docs/*.md differ from what benchmarks/results/*.json give; CI runs it
+	$(DOCS_PY) tools/docs_tables.py --check
 
 bench: install
 	$(PY) benchmarks/bench_features.py --quick

@@ -2,20 +2,32 @@
 
     python benchmarks/claims.py run --threads 1 --seeds 0,1,2,3,4      # one thread count per process
     python benchmarks/claims.py run --threads 2 --seeds 0,1,2,3,4      # (run the two side by side)
-    python benchmarks/claims.py table                                   # → benchmarks/results/claims.{json,md}
+    python benchmarks/claims.py table [--commit SHA]                    # → benchmarks/results/claims.{json,md}
 
 ``run`` executes the notebooks with papermill (``ucs_lite.notebooks.run_notebooks``) at their default size
-into ``runs/claims-t<threads>/``, once per attacker seed (``-p seed S -p seeds [S]``; notebooks 02 and 03 have
-no attacker and run once), with ``UCS_LITE_THREADS`` set and a fresh, empty ``UCS_LITE_CACHE`` per thread
-count. Each notebook's :class:`ucs_lite.notebooks.Claims` records its margins (``claim_margins``).
-``table`` collects every run folder and writes, per notebook and claim, the smallest margin and where it was
-seen: a claim is only worth enforcing where that smallest margin is comfortably positive.
+into ``runs/claims-t<threads>/<commit>/<timestamp>/``, once per attacker seed (``-p seed S -p seeds [S]``;
+notebooks 02 and 03 have no attacker and run once), with ``UCS_LITE_THREADS`` set and a fresh, empty
+``UCS_LITE_CACHE`` per thread count. ``<commit>`` is the checkout's ``git rev-parse HEAD`` (``-dirty`` when
+tracked files differ from it). Each notebook's :class:`ucs_lite.notebooks.Claims` records every numeric claim's
+measured value, bound and sense (``claim_values``) beside its margin (``claim_margins``).
+
+``table`` keeps **every run** in ``benchmarks/results/claims.json`` (``runs``: notebook, claim, threads, seed,
+value, bound, sense, margin, commit, finished) — the runs already stored there plus any new ones under
+``runs/claims-t*`` — and builds the table from the runs of **one** code version only: the newest commit that
+has runs, or ``--commit``. Margins are recomputed as value − bound (``>=``) or bound − value (``<=``) from the
+stored values, so a table never mixes margins measured against different bounds or code.
+
+Runs stored before this format (``legacy``) kept only margins: no value, bound or commit. They are kept as two
+versions named after the commits that stored them (``unrecorded, stored in 23d9e55`` = 8 runs, threads 1 seeds 0–4
+and threads 2 seeds 0–2; ``unrecorded, stored in 45fcbfa`` = threads 2 seeds 3–4, after the UC claims' bound moved
+from clean − 0.05 to clean − 0.02); their margins are the recorded ones, against the bounds of their own code.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -24,6 +36,21 @@ RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
 SEEDED = ("00_quickstart", "01_label_consistency_failure", "04_label_agnostic_evaluation", "05_countermeasures")
 UNSEEDED = ("02_clip_clustering", "03_crafting_cluster_noise")
+#: legacy runs (margins only) by the commit that stored them: (threads, seed) pairs added in 45fcbfa
+LEGACY_LATER = {("2", 3), ("2", 4)}
+LEGACY_STORED_UTC = {"23d9e55": "2026-11-29T09:09:01Z", "45fcbfa": "2026-11-29T12:12:05Z"}
+
+
+def current_commit(root: Path = ROOT) -> str:
+    """``git rev-parse HEAD`` of ``root`` (+ ``-dirty`` when tracked files differ); ``unknown`` without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
 
 
 def run(threads: int, seeds: list[int], notebooks: list[str] | None = None) -> None:
@@ -32,7 +59,7 @@ def run(threads: int, seeds: list[int], notebooks: list[str] | None = None) -> N
 
     os.environ["UCS_LITE_THREADS"] = str(threads)
     os.environ["UCS_LITE_CACHE"] = tempfile.mkdtemp(prefix=f"ucs_lite_claims_t{threads}_")
-    out_root = RUNS / f"claims-t{threads}"
+    out_root = RUNS / f"claims-t{threads}" / current_commit()
     seeded = [n for n in SEEDED if not notebooks or n[:2] in notebooks]
     unseeded = [n for n in UNSEEDED if not notebooks or n[:2] in notebooks]
     if unseeded:
@@ -42,52 +69,204 @@ def run(threads: int, seeds: list[int], notebooks: list[str] | None = None) -> N
             run_notebooks(seeded, params={"seed": s, "seeds": [s]}, out_root=out_root)
 
 
-def table() -> dict:
-    """Smallest margin per (notebook, claim) over every run under ``runs/claims-t*``; writes claims.json/.md."""
+def margin_of(value: float, bound: float, sense: str) -> float:
+    """How far ``value`` lies on the right side of ``bound`` (negative: the claim failed)."""
+    if sense == ">=":
+        return round(float(value) - float(bound), 4)
+    if sense == "<=":
+        return round(float(bound) - float(value), 4)
+    raise ValueError(f"sense must be '>=' or '<=', not {sense!r}")
+
+
+def stamp_to_utc(stamp: str) -> str:
+    """``20261129-120501`` (a run folder's name) as ``2026-11-29T12:05:01Z``; other names unchanged."""
+    if len(stamp) == 15 and stamp[8] == "-" and (stamp[:8] + stamp[9:]).isdigit():
+        return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+    return stamp
+
+
+def run_seed(params: dict) -> int | str:
+    """The attacker seed a notebook ran with (``-`` for notebooks without one)."""
+    if "seed" in params:
+        return params["seed"]
+    return params["seeds"][0] if params.get("seeds") else "-"
+
+
+def runs_from_summary(summary: Path, runs_root: Path = RUNS) -> tuple[list[dict], list[dict]]:
+    """The claim records and failures of one ``summary.json`` under ``runs/claims-t<threads>/[<commit>/]<stamp>/``."""
+    rel = summary.relative_to(runs_root).parts
+    threads = rel[0].removeprefix("claims-t")
+    commit = rel[1] if len(rel) == 4 else None  # claims-t1/<commit>/<stamp>/summary.json; older: no commit level
+    finished = stamp_to_utc(rel[-2])
+    records, failures = [], []
+    for nbr in json.loads(summary.read_text())["notebooks"]:
+        seed = run_seed(nbr["params"])
+        if not nbr["ok"]:
+            failures.append({"notebook": nbr["name"], "threads": threads, "seed": seed, "commit": commit,
+                             "error": (nbr["error"] or "")[:300]})
+        values = nbr["numbers"].get("claim_values") or {}
+        for claim, margin in (nbr["numbers"].get("claim_margins") or {}).items():
+            v = values.get(claim, {})
+            records.append({"notebook": nbr["name"], "claim": claim, "threads": threads, "seed": seed,
+                            "value": v.get("value"), "bound": v.get("bound"), "sense": v.get("sense"),
+                            "margin_recorded": margin, "commit": commit, "finished": finished, "legacy": False})
+    return records, failures
+
+
+def migrate_legacy(old: dict) -> list[dict]:
+    """Runs of the old claims.json (``rows`` with margins only) as records without value, bound or commit."""
+    records = []
+    for row in old.get("rows", []):
+        for m in row["margins"]:
+            batch = "45fcbfa" if (str(m["threads"]), m["seed"]) in LEGACY_LATER else "23d9e55"
+            records.append({"notebook": row["notebook"], "claim": row["claim"], "threads": str(m["threads"]),
+                            "seed": m["seed"], "value": None, "bound": None, "sense": None,
+                            "margin_recorded": m["margin"], "commit": None,
+                            "finished": LEGACY_STORED_UTC[batch], "legacy": True,
+                            "version_hint": f"unrecorded, stored in {batch}"})
+    return records
+
+
+def version_of(record: dict) -> str:
+    """The code version a run belongs to: its commit, or the commit that stored a legacy run."""
+    return record["commit"] or record.get("version_hint") or "unrecorded"
+
+
+def margin(record: dict) -> float:
+    """The run's margin: recomputed from value and bound when stored, else the recorded one (legacy runs)."""
+    if record.get("value") is not None and record.get("bound") is not None and record.get("sense"):
+        return margin_of(record["value"], record["bound"], record["sense"])
+    return record["margin_recorded"]
+
+
+def stored_runs(path: Path) -> list[dict]:
+    """The runs already kept in ``claims.json`` (migrating the old margins-only format once)."""
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    return old["runs"] if "runs" in old else migrate_legacy(old)
+
+
+def merge(stored: list[dict], new: list[dict]) -> list[dict]:
+    """Stored runs plus new ones, one record per (version, threads, seed, finished, notebook, claim)."""
+    def key(r: dict) -> tuple:
+        return version_of(r), r["threads"], str(r["seed"]), r["finished"], r["notebook"], r["claim"]
+
+    out = {key(r): r for r in stored}
+    out.update({key(r): r for r in new})
+    return list(out.values())
+
+
+def describe_runs(records: list[dict]) -> str:
+    """``threads 1: seeds 0–4; threads 2: seeds 0–2`` for the (threads, seed) pairs of ``records``."""
+    per: dict[str, set] = {}
+    for r in records:
+        if r["seed"] != "-":
+            per.setdefault(str(r["threads"]), set()).add(r["seed"])
+    parts = []
+    for t, seeds in sorted(per.items()):
+        s = sorted(seeds)
+        span = f"{s[0]}–{s[-1]}" if len(s) > 1 and s == list(range(s[0], s[-1] + 1)) else ", ".join(map(str, s))
+        parts.append(f"threads {t}, seed{'s' if len(s) > 1 else ''} {span}")
+    return "; ".join(parts) or "no seeded runs"
+
+
+def versions(records: list[dict]) -> list[dict]:
+    """Every code version with runs, newest first (by its latest run)."""
+    by: dict[str, list[dict]] = {}
+    for r in records:
+        by.setdefault(version_of(r), []).append(r)
+    out = [{"version": v, "latest": max(r["finished"] for r in rs), "legacy": any(r["legacy"] for r in rs),
+            "n_records": len(rs), "runs_text": describe_runs(rs)} for v, rs in by.items()]
+    return sorted(out, key=lambda v: v["latest"], reverse=True)
+
+
+def claims_table(records: list[dict], version: str) -> list[dict]:
+    """Per (notebook, claim): runs, smallest margin (recomputed) and where, over the runs of ``version``."""
     rows: dict[tuple[str, str], dict] = {}
-    failures = []
-    for summary in sorted(RUNS.glob("claims-t*/*/summary.json")):
-        threads = summary.parent.parent.name.removeprefix("claims-t")
-        s = json.loads(summary.read_text())
-        for nbr in s["notebooks"]:
-            seed = nbr["params"].get("seed", nbr["params"].get("seeds", ["-"])[0] if nbr["params"].get("seeds") else "-")
-            if not nbr["ok"]:
-                failures.append({"notebook": nbr["name"], "threads": threads, "seed": seed, "error": nbr["error"]})
-            for claim, margin in (nbr["numbers"].get("claim_margins") or {}).items():
-                key = (nbr["name"], claim)
-                r = rows.setdefault(key, {"notebook": nbr["name"], "claim": claim, "margins": []})
-                r["margins"].append({"threads": threads, "seed": seed, "margin": margin})
+    for r in records:
+        if version_of(r) != version:
+            continue
+        row = rows.setdefault((r["notebook"], r["claim"]), {"notebook": r["notebook"], "claim": r["claim"], "runs": []})
+        row["runs"].append(r)
     out = []
-    for r in rows.values():
-        worst = min(r["margins"], key=lambda m: m["margin"])
-        out.append({**r, "n_runs": len(r["margins"]), "min_margin": worst["margin"],
-                    "at": f"threads {worst['threads']}, seed {worst['seed']}"})
-    result = {"rows": out, "failures": failures}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "claims.json").write_text(json.dumps(result, indent=2))
-    lines = ["| notebook | claim | runs | smallest margin | where |", "|---|---|---|---|---|"]
-    lines += [f"| {r['notebook']} | {r['claim']} | {r['n_runs']} | {r['min_margin']:+.3f} | {r['at']} |" for r in out]
+    for row in rows.values():
+        worst = min(row["runs"], key=margin)
+        out.append({"notebook": row["notebook"], "claim": row["claim"], "n_runs": len(row["runs"]),
+                    "min_margin": margin(worst), "at": f"threads {worst['threads']}, seed {worst['seed']}",
+                    "value": worst["value"], "bound": worst["bound"]})
+    return sorted(out, key=lambda x: x["notebook"])
+
+
+def pick_version(vers: list[dict], commit: str | None) -> str:
+    """``commit`` (a version name or a prefix of it) or the newest version with runs."""
+    if not vers:
+        raise SystemExit("no claim runs stored or under runs/claims-t*: run `benchmarks/claims.py run` first")
+    if commit is None:
+        return vers[0]["version"]
+    hits = [v["version"] for v in vers  # a commit (prefix), or the storing commit of a legacy version
+            if v["version"].startswith(commit) or v["version"].split()[-1].startswith(commit)]
+    if len(hits) != 1:
+        raise SystemExit(f"--commit {commit}: {len(hits)} matching versions among {[v['version'] for v in vers]}")
+    return hits[0]
+
+
+def table_markdown(version: dict, rows: list[dict], failures: list[dict]) -> str:
+    """claims.md: the table of one version and the failed runs."""
+    lines = [f"Code version: {version['version']} ({version['runs_text']}). Margins recomputed from the stored "
+             "values where present (legacy runs: as recorded).", "",
+             "| notebook | claim | runs | smallest margin | where |", "|---|---|---|---|---|"]
+    lines += [f"| {r['notebook']} | {r['claim']} | {r['n_runs']} | {r['min_margin']:+.3f} | {r['at']} |" for r in rows]
     if failures:
         lines += ["", "Failed runs:", *[f"- {f['notebook']} (threads {f['threads']}, seed {f['seed']}): "
                                         f"{(f['error'] or '')[:300]}" for f in failures]]
-    (RESULTS / "claims.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
+
+
+def table(commit: str | None = None, runs_root: Path = RUNS, results: Path = RESULTS) -> dict:
+    """Merge stored and new runs, build the table of one version; writes claims.json and claims.md."""
+    path = results / "claims.json"
+    new, failures = [], []
+    for summary in sorted(runs_root.glob("claims-t*/**/summary.json")):
+        recs, fails = runs_from_summary(summary, runs_root)
+        new += recs
+        failures += fails
+    if path.is_file():
+        failures = json.loads(path.read_text()).get("failures", []) + failures
+    records = merge(stored_runs(path), new)
+    vers = versions(records)
+    chosen = pick_version(vers, commit)
+    version = next(v for v in vers if v["version"] == chosen)
+    rows = claims_table(records, chosen)
+    failures = [f for f in failures if (f.get("commit") or "unrecorded") == chosen or not f.get("commit")]
+    result = {"table": {"version": chosen, "runs_text": version["runs_text"], "rows": rows},
+              "versions": vers, "failures": failures,
+              "margin_definition": "value − bound for '>=' claims, bound − value for '<=' claims; legacy runs "
+                                   "stored only the margin against their own code's bound",
+              "runs": sorted(records, key=lambda r: r["finished"])}
+    results.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    md = table_markdown(version, rows, failures)
+    (results / "claims.md").write_text(md)
+    print(md)
     return result
 
 
 def main() -> None:
+    """Command line: ``run`` or ``table``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("run")
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--notebooks", default="", help="comma-separated prefixes, e.g. 00,01 (default: all)")
-    sub.add_parser("table")
+    t = sub.add_parser("table")
+    t.add_argument("--commit", default=None, help="the code version to tabulate (default: the newest with runs)")
     a = ap.parse_args()
     if a.cmd == "run":
         run(a.threads, [int(s) for s in a.seeds.split(",")], [n for n in a.notebooks.split(",") if n] or None)
     else:
-        table()
+        table(a.commit)
 
 
 if __name__ == "__main__":

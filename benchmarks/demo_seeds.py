@@ -49,8 +49,8 @@ def large_scale() -> dict:
 def collect() -> list[dict]:
     """One row per notebook-00 run under ``runs/claims-t*``: threads, seed and the four peak accuracies."""
     rows = []
-    for summary in sorted(RUNS.glob("claims-t*/*/summary.json")):
-        threads = int(summary.parent.parent.name.removeprefix("claims-t"))
+    for summary in sorted(RUNS.glob("claims-t*/**/summary.json")):  # claims-t<threads>/[<commit>/]<stamp>/
+        threads = int(summary.relative_to(RUNS).parts[0].removeprefix("claims-t"))
         for nbr in json.loads(summary.read_text())["notebooks"]:
             if nbr["name"] == "00_quickstart" and all(v in nbr["numbers"] for v in RECORDED.values()):
                 rows.append({"threads": threads, "seed": nbr["params"]["seed"],
