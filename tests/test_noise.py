@@ -90,7 +90,7 @@ def test_protect_folder_native_sizes_and_untouched_input(tmp_path):
     out = tmp_path / "out"
     with pytest.warns(UserWarning, match="broken.png"):
         summary = protect_folder(src, out, eps=8 / 255, p=2, surrogate="tiny", work_size=32, device="cpu",
-                                 progress=False, steps=1, batch_per_cluster=2)
+                                 progress=False, method="uc", steps=1, batch_per_cluster=2)
     assert _tree_hash(src) == before
     assert summary["written"] == 4 and {s["file"] for s in summary["skipped"]} == {"broken.png", "notes.txt"}
     for name, (w, h) in sizes.items():

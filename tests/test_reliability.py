@@ -296,7 +296,7 @@ def test_very_large_image_native_size_bounded_memory(tmp_path):
 import resource, torch, warnings
 torch.set_num_threads(1)
 from ucs_lite.protect import protect_folder
-kw = dict(p=1, surrogate="tiny", device="cpu", progress=False, steps=2, batch_per_cluster=2)
+kw = dict(p=1, surrogate="tiny", device="cpu", progress=False, method="uc", steps=2, batch_per_cluster=2)
 protect_folder({str(warm_src)!r}, {str(tmp_path / 'warm_out')!r}, **kw)   # libraries loaded, threads started
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 s = protect_folder({str(src)!r}, {str(dst)!r}, **kw)
@@ -602,7 +602,7 @@ def test_folder_crash_midway_leaves_only_complete_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(P, "apply_native", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
-        P.protect_folder(src, dst, p=2, surrogate="tiny", device="cpu", progress=False, steps=1)
+        P.protect_folder(src, dst, p=2, surrogate="tiny", device="cpu", progress=False, method="uc", steps=1)
     written = sorted(p.name for p in dst.iterdir())
     assert written == ["p0.png", "p1.png"]  # complete files only; no summary, no temporaries
     for name in written:
@@ -612,7 +612,7 @@ def test_folder_crash_midway_leaves_only_complete_files(tmp_path, monkeypatch):
     monkeypatch.undo()
     _fail_rename_to(monkeypatch, "p3.png")  # and a failed write of one PNG
     with pytest.raises(OSError):
-        P.protect_folder(src, tmp_path / "out2", p=2, surrogate="tiny", device="cpu", progress=False, steps=1)
+        P.protect_folder(src, tmp_path / "out2", p=2, surrogate="tiny", device="cpu", progress=False, method="uc", steps=1)
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["p0.png", "p1.png", "p2.png"]
     assert tree_state(src) == before
 

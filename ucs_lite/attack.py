@@ -19,6 +19,7 @@ from .cluster import extract_features
 from .data import Bundle, DataError, ImageSet
 from .defenses import apply_defense, batch_defense
 from .models import build_model
+from .names import ATTACKERS  # defined torch-free: the command line's --help reads it
 from .precision import autocast, grad_scaler
 from .provenance import provenance
 from .surrogates import create_surrogate, resolve_device
@@ -26,7 +27,6 @@ from .surrogates import create_surrogate, resolve_device
 __all__ = ["AttackConfig", "evaluate", "resolve_view", "random_crop_flip", "chance_rate", "validation_split",
            "ATTACKERS", "VAL_FRACTION"]
 
-ATTACKERS = ("small-cnn", "resnet18", "resnet18-quarter", "vgg-small", "linear-probe")
 _MEAN, _STD = 0.5, 0.25
 #: Share of the test images held out as the clean validation split that picks ``test_acc_valsel``'s epoch.
 VAL_FRACTION = 0.2

@@ -25,8 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _eps(v: str) -> float:
-    from .noise import eps_from_255
-
+    """``--eps`` in 0–255 units -> ε on the [0, 1] scale (0 < ε ≤ 64/255); torch-free."""
     try:
         x = float(v)
     except ValueError:
@@ -34,7 +33,7 @@ def _eps(v: str) -> float:
     if not 0 < x <= 64:
         raise argparse.ArgumentTypeError(f"{v} is out of range; give 0 < --eps ≤ 64 "
                                          "(0–255 units; the paper uses 16)")
-    return eps_from_255(x)
+    return x / 255.0
 
 
 def _pos_int(v: str) -> int:
@@ -135,36 +134,73 @@ def _visibility_table(summary: dict) -> str:
 
 
 def cmd_protect(a: argparse.Namespace) -> int:
-    from .data import load, save_npz
-    from .noise.photo import DEFAULT_STRENGTH
-    from .protect import protect_bundle, protect_folder
-
+    """``protect``: a folder of photos (``--input-dir``) or a bundle (``--data``); every flag is checked before
+    any image is read or any feature computed."""
     if a.input_dir:
-        if not a.output_dir:
-            raise CliError("--input-dir needs --output-dir (where the protected PNGs go)")
-        if a.data or a.out:
-            raise CliError("give either --input-dir/--output-dir or --data/--out, not both")
-        src, dst = Path(a.input_dir).resolve(), Path(a.output_dir).resolve()
-        if src.is_dir():  # (protect_folder names a missing input folder, and an output inside the input)
-            _check_output(a.output_dir, "--output-dir", [src], is_dir=True)
-        options = _parse_options(a.opt) | _resume_options(a, "uc", [src, dst])
-        summary = protect_folder(a.input_dir, a.output_dir, eps=a.eps, p=a.clusters, seed=a.seed,
-                                 surrogate=a.surrogate, work_size=a.work_size, overwrite=a.overwrite,
-                                 device=a.device, progress=not a.quiet, strength=a.strength or DEFAULT_STRENGTH,
-                                 **options)
-        if not a.quiet:
-            print(_visibility_table(summary), file=sys.stderr)
-        print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config", "visibility")}
-                         | {"skipped": len(summary["skipped"])}))
-        if summary["skipped"]:
-            names = ", ".join(s_["file"] for s_ in summary["skipped"])
-            print(f"ucs-lite: warning: {len(summary['skipped'])} file(s) skipped, {summary['written']} protected "
-                  f"(reasons in {Path(a.output_dir) / 'ucs_lite_summary.json'}): {names}", file=sys.stderr)
-        return 0
+        return _protect_folder(a)
+    return _protect_bundle(a)
+
+
+def _checked_options(a: argparse.Namespace, method: str) -> dict:
+    """``--opt`` pairs checked against ``method``'s accepted options (:func:`ucs_lite.noise.registry.check_options`):
+    the dict, or a one-line error naming the key, the method and what it takes."""
+    from .noise.registry import check_options
+
+    try:
+        return check_options(method, _parse_options(a.opt))
+    except ValueError as e:
+        raise CliError(f"--opt: {e}") from None
+
+
+def _protect_folder(a: argparse.Namespace) -> int:
+    """``protect --input-dir``: label-free cluster noise on each photo at its native size (PNG + preview)."""
+    from .names import DEFAULT_METHOD, DEFAULT_STRENGTH
+    from .protect import check_folder_method, protect_folder
+
+    if not a.output_dir:
+        raise CliError("--input-dir needs --output-dir (where the protected PNGs go)")
+    if a.data or a.out:
+        raise CliError("give either --input-dir/--output-dir or --data/--out, not both")
+    if a.labels is not None:
+        raise CliError(f"--labels {a.labels}: a folder of photos has no labels, so --input-dir uses none; "
+                       "drop --labels (label-based methods need --data)")
+    method = a.method or DEFAULT_METHOD
+    try:
+        check_folder_method(method)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    options = _checked_options(a, method)
+    src, dst = Path(a.input_dir).resolve(), Path(a.output_dir).resolve()
+    if src.is_dir():  # (protect_folder names a missing input folder, and an output inside the input)
+        _check_output(a.output_dir, "--output-dir", [src], is_dir=True)
+    if a.save_perturbation:
+        _check_output(a.save_perturbation, "--save-perturbation", [src])
+    options |= _resume_options(a, method, [src, dst])
+    summary = protect_folder(a.input_dir, a.output_dir, eps=a.eps, p=a.clusters, seed=a.seed,
+                             surrogate=a.surrogate, work_size=a.work_size, overwrite=a.overwrite,
+                             device=a.device, progress=not a.quiet, strength=a.strength or DEFAULT_STRENGTH,
+                             method=method, perturbation_path=a.save_perturbation, **options)
+    if not a.quiet:
+        print(_visibility_table(summary), file=sys.stderr)
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config", "visibility")}
+                     | {"skipped": len(summary["skipped"])}))
+    if summary["skipped"]:
+        names = ", ".join(s_["file"] for s_ in summary["skipped"])
+        print(f"ucs-lite: warning: {len(summary['skipped'])} file(s) skipped, {summary['written']} protected "
+              f"(reasons in {Path(a.output_dir) / 'ucs_lite_summary.json'}): {names}", file=sys.stderr)
+    return 0
+
+
+def _protect_bundle(a: argparse.Namespace) -> int:
+    """``protect --data IN --out OUT``: any method on a bundle's training images; the test images untouched."""
+    from .names import DEFAULT_METHOD
+
     if not a.data or not a.out:
         raise CliError("give --data IN.npz --out OUT.npz (or --input-dir PHOTOS --output-dir OUT)")
     if a.strength:
         raise CliError("--strength shapes the noise of photo folders (--input-dir); for --data use --eps and --opt")
+    method, labels = a.method or DEFAULT_METHOD, a.labels or "fine"
+    options = _checked_options(a, method)
     a.eps = 16 / 255 if a.eps is None else a.eps
     inputs = _input_paths(a.data)
     out = _check_output(a.out, "--out", inputs)
@@ -172,9 +208,13 @@ def cmd_protect(a: argparse.Namespace) -> int:
         raise CliError(f"--out {out}: exists; choose another --out or pass --overwrite")
     if a.save_perturbation:
         _check_output(a.save_perturbation, "--save-perturbation", inputs + [out.resolve()])
-    options = _parse_options(a.opt) | _resume_options(a, a.method, inputs + [out.resolve()])
+    options |= _resume_options(a, method, inputs + [out.resolve()])
+
+    from .data import load, save_npz
+    from .protect import protect_bundle
+
     bundle = load(a.data)
-    prot, pert = protect_bundle(bundle, a.method, eps=a.eps, seed=a.seed, labels=a.labels, surrogate=a.surrogate,
+    prot, pert = protect_bundle(bundle, method, eps=a.eps, seed=a.seed, labels=labels, surrogate=a.surrogate,
                                 p=a.clusters, device=a.device, progress=not a.quiet, **options)
     save_npz(prot, out)
     if a.save_perturbation:
@@ -186,7 +226,7 @@ def cmd_protect(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .attack import AttackConfig, evaluate
+    from .attack import AttackConfig, evaluate, resolve_view
     from .data import load
 
     out = _check_output(a.out, "--out", _input_paths(a.data)) if a.out else None
@@ -197,35 +237,44 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     bundle = load(a.data, test_fraction=a.test_fraction, seed=a.seed)
     cfg = AttackConfig(model=a.model, epochs=a.epochs, seed=a.seed, augment=a.augment, defense=a.defense,
                        device=a.device, batch_size=a.batch_size, lr=a.lr)
-    res = evaluate(bundle, labels=a.labels, config=cfg, progress=not a.quiet)
+    view = resolve_view(bundle, a.labels)  # ``same`` read once from --data's meta: both runs use this view
+    res = evaluate(bundle, labels=view, config=cfg, progress=not a.quiet)
     res["data"] = str(a.data)
     shown = ["method", "labels", "n_classes", "chance", "test_acc_final", "test_acc_peak", "test_acc_valsel", "seconds"]
     if a.clean:
-        res.update(_versus_clean(a.clean, bundle, res, a.labels, cfg, a.quiet))
+        res.update(_versus_clean(a.clean, bundle, res, view, cfg, a.quiet))
         shown += ["clean_test_acc_peak", "clean_test_acc_final", "removed_peak", "removed_final"]
+        shown += ["removed_note"] if "removed_note" in res else []
     if out:
         _write_json(str(out), res)
     print(json.dumps({k: res[k] for k in shown}))
     return 0
 
 
-def _versus_clean(path: str, bundle, res: dict, labels: str, cfg, quiet: bool) -> dict:
-    """The same attacker (config, seed, view) trained on the unprotected bundle at ``path`` (cached), and
-    :func:`ucs_lite.metrics.removed` of peak and final: ``{"clean_test_acc_peak", "clean_test_acc_final",
-    "removed_peak", "removed_final", "clean_data"}``. The clean bundle must have the same test images."""
+def _versus_clean(path: str, bundle, res: dict, view: str, cfg, quiet: bool) -> dict:
+    """The same attacker (config, seed, label ``view`` — already resolved, never ``same``) trained on the
+    unprotected bundle at ``path`` (cached), and :func:`ucs_lite.metrics.removed` of peak and final:
+    ``{"clean_test_acc_peak", "clean_test_acc_final", "removed_peak", "removed_final", "clean_data"}``, plus
+    ``removed_note`` (why) when either is NaN. The clean bundle must have the same test images."""
     from . import cache
     from .data import load
-    from .metrics import removed
+    from .metrics import removed, removed_reason
 
     clean = load(path)
     if clean.test.fingerprint() != bundle.test.fingerprint():
         raise CliError(f"--clean {path}: its test images differ from --data's; give the unprotected bundle "
                        "that --data was made from")
-    ref = cache.evaluate(clean, labels, cfg, progress=not quiet)
-    return {"clean_data": str(path), "clean_test_acc_peak": ref["test_acc_peak"],
-            "clean_test_acc_final": ref["test_acc_final"],
-            "removed_peak": removed(ref["test_acc_peak"], res["test_acc_peak"], res["chance"]),
-            "removed_final": removed(ref["test_acc_final"], res["test_acc_final"], res["chance"])}
+    ref = cache.evaluate(clean, view, cfg, progress=not quiet)
+    out = {"clean_data": str(path), "clean_test_acc_peak": ref["test_acc_peak"],
+           "clean_test_acc_final": ref["test_acc_final"]}
+    notes = []
+    for k in ("peak", "final"):
+        args = (ref[f"test_acc_{k}"], res[f"test_acc_{k}"], res["chance"])
+        out[f"removed_{k}"] = removed(*args)
+        why = removed_reason(*args)
+        if why:
+            notes.append(f"{k}: {why}")
+    return out | ({"removed_note": "; ".join(notes)} if notes else {})
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
@@ -315,11 +364,11 @@ def cmd_estimate(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # torch-free modules only: --help and argument errors answer without loading torch (tests/test_validation.py)
     from . import __version__
-    from .attack import ATTACKERS
-    from .noise import DEFAULT_METHOD, METHODS
-    from .noise.photo import DEFAULT_STRENGTH, STRENGTHS
-    from .surrogates import DEFAULT_SURROGATE
+    from .estimate import HARDWARE
+    from .names import ATTACKERS, DEFAULT_METHOD, DEFAULT_STRENGTH, DEFAULT_SURROGATE, FOLDER_METHODS, METHODS, STRENGTHS
+    from .profiles import PROFILES
 
     ap = _Parser(prog="ucs-lite", description="Label-agnostic unlearnable examples (Unlearnable Clusters).")
     ap.add_argument("--version", action="version", version=f"ucs_lite {__version__}")
@@ -336,20 +385,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output .npz bundle")
     p.add_argument("--input-dir", help="folder of images to protect (native sizes kept)")
     p.add_argument("--output-dir", help="where protected PNGs go (never the input folder)")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+    p.add_argument("--method", default=None, choices=METHODS,
                    help=f"noise method (default {DEFAULT_METHOD}: the best worst case measured, docs/results.md; "
-                        "uc: Unlearnable Clusters, uc-official: the authors' schedule)")
+                        "uc: Unlearnable Clusters, uc-official: the authors' schedule); "
+                        f"--input-dir takes {', '.join(FOLDER_METHODS)}")
     p.add_argument("--surrogate", default=DEFAULT_SURROGATE)
     p.add_argument("--clusters", type=_pos_int, default=10, help="p, the number of K-means clusters")
     p.add_argument("--eps", type=_eps, default=None,
                    help="L∞ bound in 0–255 units (default 16; with --input-dir: the --strength's)")
-    p.add_argument("--labels", default="fine", help="the protector's label view (label-based methods only)")
+    p.add_argument("--labels", default=None,
+                   help="the protector's label view (label-based methods with --data only; default fine)")
     p.add_argument("--work-size", type=_pos_int, default=64, help="crafting resolution for --input-dir")
     p.add_argument("--strength", choices=list(STRENGTHS), default=None,
-                   help=f"(--input-dir) how strong and how visible the noise is (default {DEFAULT_STRENGTH}): "
+                   help=f"(--input-dir) how strong and how visible the noise is (default {DEFAULT_STRENGTH}; cells shape "
+                        "uc, uc-robust and random-cluster, gen-cluster's texture has none): "
                         + "; ".join(f"{k}: {v.describe()}" for k, v in STRENGTHS.items()))
-    p.add_argument("--save-perturbation", help="also write the Perturbation artefact here (.npz)")
-    p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option, e.g. steps=40")
+    p.add_argument("--save-perturbation",
+                   help="also write the Perturbation artefact here (.npz; with --input-dir: δ at --work-size)")
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE",
+                   help="method option, checked against the method's before any work, e.g. --method uc --opt steps=40")
     p.add_argument("--checkpoint",
                    help="(uc, uc-robust) save the crafting state to this file every --checkpoint-every steps")
     p.add_argument("--checkpoint-every", type=_pos_int, default=10, help="steps between checkpoints (default 10)")
@@ -421,9 +475,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-root", default="runs")
     p.set_defaults(func=cmd_notebooks)
 
-    from .estimate import HARDWARE
-    from .notebooks import PROFILES
-
     p = sub.add_parser("estimate", help="seconds each notebook takes under a profile on a GPU or CPU (JSON)")
     p.add_argument("--profile", default="gpu-class", choices=list(PROFILES))
     p.add_argument("--gpu", default="t4", choices=list(HARDWARE),
@@ -461,9 +512,6 @@ def main(argv: list[str] | None = None) -> int:
     import functools
     import warnings
 
-    from .data import DataError, UcsWarning
-    from .surrogates import DeviceUnavailable, SurrogateUnavailable
-
     try:
         args = build_parser().parse_args(argv)
     except CliError as e:
@@ -471,6 +519,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
+    from .data import DataError, UcsWarning
+    from .surrogates import DeviceUnavailable, SurrogateUnavailable  # (imports torch: after --help has answered)
     threads = os.environ.get("UCS_LITE_THREADS")
     if threads:
         import torch

@@ -87,7 +87,8 @@ def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
     ``df`` is a :func:`compare` table with several defenses; returns one row per group with
     ``worst_defense``, ``worst_peak`` and ``worst_final`` (accuracy of that defense, worst over seeds), and,
     when ``df`` has the ``removed_*`` columns, ``worst_removed_peak`` / ``worst_removed_final``: the smallest
-    chance-normalised protection over every defense and seed of the group (each seed against its own clean run).
+    chance-normalised protection over every defense and seed of the group (each seed against its own clean run);
+    NaN when any of them is NaN (a seed is never dropped: :func:`ucs_lite.metrics.worst_removed`).
     """
     agg = df.groupby(list(by) + ["defense"], as_index=False).agg(test_acc_peak=("test_acc_peak", "max"),
                                                                  test_acc_final=("test_acc_final", "max"))
@@ -96,7 +97,10 @@ def worst_case(df, by: tuple[str, ...] = ("method", "built_from", "labels")):
                                        "test_acc_final": "worst_final"})
     out = pd.DataFrame(out).reset_index(drop=True)
     if "removed_peak" in df:
-        rem = df.groupby(list(by), as_index=False).agg(worst_removed_peak=("removed_peak", "min"),
-                                                       worst_removed_final=("removed_final", "min"))
+        def worst(col):  # the smallest, NaN if any seed's is NaN (pandas' min would skip it)
+            return col.min(skipna=False)
+
+        rem = df.groupby(list(by), as_index=False).agg(worst_removed_peak=("removed_peak", worst),
+                                                       worst_removed_final=("removed_final", worst))
         out = out.merge(rem, on=list(by), how="left")
     return out

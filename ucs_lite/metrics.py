@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "worst_removed", "visibility",
-           "delta_e_map", "JND_DE2000"]
+__all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "removed_reason", "worst_removed",
+           "visibility", "delta_e_map", "JND_DE2000", "REMOVED_MIN_HEADROOM"]
 
 
 def _as_float_nhwc(x) -> np.ndarray:
@@ -72,28 +72,50 @@ def accuracy(logits, labels) -> float:
     return float((logits.argmax(1) == labels).float().mean())
 
 
+#: Smallest clean − chance (absolute accuracy) for which :func:`removed` is defined. Below it the denominator is
+#: of the size of the test-set noise (one test image of 1,000 is 0.001; an attacker seed moves accuracy by ~0.01
+#: on the embedded sample), so the ratio is noise and can reach any value — a clean attacker that has barely
+#: learnt (``-p epochs 2``, a tiny subset) left nothing measurable to remove. 0.02 is twice that seed spread.
+REMOVED_MIN_HEADROOM = 0.02
+
+
+def removed_reason(clean: float, protected: float, chance: float) -> str | None:
+    """Why :func:`removed` of these accuracies is NaN (one line), or None when it is defined."""
+    vals = {"clean": clean, "protected": protected, "chance": chance}
+    missing = [k for k, v in vals.items() if v is None or not np.isfinite(float(v))]
+    if missing:
+        return f"removed undefined: {', '.join(missing)} accuracy is not a number (run missing or failed)"
+    headroom = float(clean) - float(chance)
+    if headroom < REMOVED_MIN_HEADROOM:
+        return (f"removed undefined: clean − chance = {headroom:.3f} is below the floor of {REMOVED_MIN_HEADROOM} "
+                "(the clean attacker barely beat chance: train it longer or on more images)")
+    return None
+
+
 def removed(clean: float, protected: float, chance: float) -> float:
     """Chance-normalised protection: ``(clean − protected) / (clean − chance)``.
 
     ``clean`` and ``protected`` are the attacker's test accuracies (same view, same attacker) after training
     on clean and on protected images; ``chance`` the view's majority rate. 1 = the attacker learnt nothing
     usable (chance level), 0 = as good as on clean data; negative when the noise helped, above 1 when the
-    attacker ends below chance. NaN when ``clean <= chance`` (nothing to remove) or an input is NaN.
+    attacker ends below chance. NaN (undefined) when ``clean − chance`` is below :data:`REMOVED_MIN_HEADROOM`
+    (nothing measurable to remove) or an input is NaN; :func:`removed_reason` says which.
     """
-    clean, protected, chance = float(clean), float(protected), float(chance)
-    if not np.isfinite([clean, protected, chance]).all() or clean <= chance:
+    if removed_reason(clean, protected, chance):
         return float("nan")
+    clean, protected, chance = float(clean), float(protected), float(chance)
     return (clean - protected) / (clean - chance)
 
 
 def worst_removed(clean, protected, chance) -> float:
     """The smallest :func:`removed` over paired runs (e.g. attacker seeds): ``clean``, ``protected``, ``chance``
-    are equal-length sequences (or scalars, broadcast). NaN pairs are ignored; NaN if none is left."""
+    are equal-length sequences (or scalars, broadcast). No seed is dropped: if any pair's :func:`removed` is
+    NaN (a missing run, or a clean run within :data:`REMOVED_MIN_HEADROOM` of chance), the worst case is unknown
+    and the result is NaN; ask :func:`removed_reason` of that pair why."""
     c, p, h = np.broadcast_arrays(np.atleast_1d(np.asarray(clean, float)), np.atleast_1d(np.asarray(protected, float)),
                                   np.atleast_1d(np.asarray(chance, float)))
     vals = np.array([removed(a, b, z) for a, b, z in zip(c, p, h)])
-    vals = vals[np.isfinite(vals)]
-    return float(vals.min()) if len(vals) else float("nan")
+    return float(vals.min()) if len(vals) and np.isfinite(vals).all() else float("nan")
 
 
 # ---------------------------------------------------------------- visibility of a protected photo

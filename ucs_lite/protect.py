@@ -1,6 +1,7 @@
 """Protecting a dataset bundle or a folder of photos (what the ``protect`` command runs)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -14,9 +15,11 @@ from .cluster import cluster_metrics
 from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
                    list_images, read_image, resize_uint8)
 from .metrics import check_linf, psnr, ssim, visibility
+from .names import FOLDER_METHODS, METHODS
 from .noise import DEFAULT_METHOD, Perturbation, apply, craft, needs_labels
 from .noise.base import check_eps
-from .noise.photo import DEFAULT_STRENGTH, masked_delta, resolve_strength
+from .noise.photo import DEFAULT_STRENGTH, Construction, masked_delta, resolve_strength
+from .noise.registry import check_options, option_defaults
 from .preview import MAX_IMAGES as MAX_PREVIEW
 from .preview import preview_entry, write_preview
 from .provenance import provenance
@@ -25,7 +28,7 @@ from .surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_
 # craft options that change how a run is carried out, not what it produces (left out of config hashes)
 RUN_OPTIONS = ("checkpoint", "checkpoint_every", "resume", "progress")
 
-__all__ = ["protect_bundle", "protect_folder", "quality_report", "worst_visibility"]
+__all__ = ["protect_bundle", "protect_folder", "check_folder_method", "quality_report", "worst_visibility"]
 
 
 def quality_report(clean: np.ndarray, protected: np.ndarray, eps: float) -> dict:
@@ -44,6 +47,7 @@ def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16
     seconds, cluster metrics against each label view). ``bundle.test`` is never modified.
     """
     eps = check_eps(eps)
+    check_options(method, options)  # before any work: a one-line ValueError naming the key
     if method.startswith("em-") and min(bundle.train.images.shape[1:3]) < 8:
         raise ValueError(f"{method} trains a small CNN that pools three times: it needs images of at least 8×8 px, "
                          f"got {'×'.join(map(str, bundle.train.images.shape[1:3]))}; use uc or random-class")
@@ -137,14 +141,21 @@ def _output_names(files: list[Path], src: Path) -> dict[Path, Path]:
 def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, eps: float | None = None,
                    p: int = 10, seed: int = 0, surrogate: str = DEFAULT_SURROGATE, work_size: int = 64,
                    overwrite: bool = False, device: str = "auto", progress: bool = True,
-                   strength: str = DEFAULT_STRENGTH, **options) -> dict:
-    """Protect every image of a folder at its native size with Unlearnable Clusters.
+                   strength: str = DEFAULT_STRENGTH, method: str = DEFAULT_METHOD,
+                   perturbation_path: str | os.PathLike | None = None, **options) -> dict:
+    """Protect every image of a folder at its native size with one of the label-free cluster methods
+    (:data:`ucs_lite.names.FOLDER_METHODS`: ``gen-cluster``, the default, ``uc``, ``uc-robust``,
+    ``random-cluster``; label-based methods are refused: a folder of photos has no labels).
 
     ``strength`` names the shape of the noise (:data:`ucs_lite.noise.photo.STRENGTHS`: ε, pattern cells,
-    colour or luminance only, texture mask); ``eps`` (if given) and ``options`` (e.g. ``lowfreq_res``,
-    ``gray``) override its parts. The default, ``balanced`` (ε = 16/255, luminance only, texture-masked), is
-    what a person would publish; stronger points protect more and show more (docs/results.md, "Photos a person would publish"); ``paper``
-    is the saturated colour patchwork of ε = 16/255, plainly visible on photos.
+    colour or luminance only, texture mask); ``eps`` (if given) and ``options`` (the method's, e.g.
+    ``lowfreq_res``, ``gray``, ``steps``; checked before any work) override its parts. Cell-based patterns
+    (``uc``, ``uc-robust``, ``random-cluster``) take the strength's cells; ``gen-cluster``'s generator texture has
+    no cells, and under a luminance-only strength its δ is made achromatic (:func:`_achromatic`); ``uc-robust``
+    is achromatic whatever the strength. The default, ``balanced`` (ε = 16/255, luminance only,
+    texture-masked), is what a person would publish; stronger points protect more and show more
+    (docs/results.md, "Photos a person would publish", measured with ``uc``'s cell patterns); ``paper`` is the
+    saturated colour patchwork of ε = 16/255, plainly visible on photos.
     Per image, the visibility figures (:func:`ucs_lite.metrics.visibility`) go into the summary, and
     ``output_dir/preview.html`` shows every image before / after with a zoom on the most changed region.
 
@@ -155,10 +166,93 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     files and files of other types are skipped with a :class:`~ucs_lite.data.SkippedInput` warning and
     listed in the returned summary (also written to ``output_dir/ucs_lite_summary.json``). ``p`` is
     lowered (with a warning) to the number of distinct images when there are fewer. The input folder
-    is never written to; a non-empty ``output_dir`` is refused unless ``overwrite``.
+    is never written to; a non-empty ``output_dir`` is refused unless ``overwrite``. ``perturbation_path``:
+    also write the :class:`~ucs_lite.noise.Perturbation` (δ per cluster at ``work_size``², the cluster of
+    every image read) there.
     """
     construction = resolve_strength(strength)
     eps = check_eps(construction.eps if eps is None else eps)
+    check_folder_method(method)
+    options = {**_strength_options(method, construction), **check_options(method, options)}
+    src, dst = _check_folders(input_dir, output_dir, overwrite, perturbation_path)
+    files, skipped = _list_inputs(src, input_dir)
+    t0 = time.time()
+    dev = resolve_device(device)
+    s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=dev)  # fail fast
+    good, work = _read_small(files, src, work_size, skipped, input_dir)
+    p_eff = _cluster_count(work, p, input_dir)
+    config = {"method": method, "eps": eps, "seed": seed, "p": p_eff, "surrogate": s.name, "work_size": work_size,
+              "strength": strength, "mask_floor": construction.mask_floor,
+              "options": {k: v for k, v in options.items() if k not in RUN_OPTIONS}, "work": work.fingerprint()}
+    pert = craft(method, work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=dev, progress=progress, **options)
+    if construction.colour == "luma":
+        pert = _achromatic(pert)
+    written, quality, entries = _write_outputs(good, pert, src, dst, construction.mask_floor, eps, skipped)
+    if perturbation_path is not None:
+        pert.save(perturbation_path)
+    summary = {"input_dir": str(src), "output_dir": str(dst), "method": method, "written": len(written),
+               "skipped": skipped, "p": p_eff, "p_requested": p, "eps_255": eps * 255, "seed": seed,
+               "surrogate": s.name, "work_size": work_size, "strength": strength,
+               "construction": {**construction.as_dict(), "eps255": eps * 255,
+                                **_pattern_shape(method, options, pert)},
+               "visibility_worst": worst_visibility(quality), "visibility": quality, "preview": "preview.html",
+               "seconds": time.time() - t0, "version": __version__, "outputs": written,
+               **({"perturbation": str(Path(perturbation_path).resolve())} if perturbation_path is not None else {}),
+               **provenance(config, seed, dev), "config": config}
+    if s.for_tests_only:
+        summary["warning"] = "made with the random-init 'tiny' surrogate: for tests only"
+    write_preview(dst / "preview.html", entries, summary)
+    atomic_write_bytes(dst / "ucs_lite_summary.json", json.dumps(summary, indent=2, default=float).encode())
+    return summary
+
+
+def check_folder_method(method: str) -> None:
+    """A one-line ValueError unless ``method`` is one folder mode crafts (:data:`ucs_lite.names.FOLDER_METHODS`)."""
+    if method in FOLDER_METHODS:
+        return
+    why = ("it is built from the protector's labels and a folder of photos has none" if needs_labels(method)
+           else "its noise takes no --strength shape" if method in METHODS else "it is not a method")
+    raise ValueError(f"--method {method} cannot protect an --input-dir ({why}); use one of "
+                     f"{', '.join(FOLDER_METHODS)} (default {DEFAULT_METHOD})")
+
+
+def _strength_options(method: str, c: Construction) -> dict:
+    """The craft options that give ``method``'s δ the strength ``c``'s shape: the pattern cells
+    (``lowfreq_res``; ignored by a generator texture) and, for cell patterns, luminance only (``gray``).
+    ``uc-robust`` stays achromatic whatever the strength; ``gen-cluster``'s colour is set after crafting."""
+    if method == "gen-cluster":
+        return {"lowfreq_res": c.cells}
+    return {"lowfreq_res": c.cells, "gray": True if method == "uc-robust" else c.colour == "luma"}
+
+
+def _achromatic(pert: Perturbation) -> Perturbation:
+    """``pert`` with a luminance-only δ: each group's channel mean on R, G and B, rescaled so that its largest
+    |value| is ε again (the budget a luminance-only δ of cells uses). An already achromatic δ is returned
+    as is. δ stays within ±ε (G×3×h×w)."""
+    d = pert.delta
+    if np.ptp(d, axis=1).max(initial=0) == 0:
+        return pert
+    luma = d.mean(axis=1, keepdims=True)
+    peak = np.abs(luma).max(axis=(1, 2, 3), keepdims=True)
+    luma = luma * (pert.eps / np.maximum(peak, 1e-12))
+    delta = np.clip(np.repeat(luma, 3, axis=1), -pert.eps, pert.eps).astype(np.float32)
+    return dataclasses.replace(pert, delta=delta, meta={**pert.meta, "colour": "luma (channel mean, peak ε)"})
+
+
+def _pattern_shape(method: str, options: dict, pert: Perturbation) -> dict:
+    """``{"cells", "colour"}`` of the δ crafted: cells across a side for cell (``lowfreq``) patterns, None for a
+    generator or pixel texture; ``luma`` when δ is the same on R, G, B, else ``rgb``."""
+    full = {**option_defaults(method), **options}
+    form = full.get("param", full.get("form"))
+    return {"cells": full.get("lowfreq_res") if form == "lowfreq" else None,
+            "colour": "luma" if np.ptp(pert.delta, axis=1).max(initial=0) == 0 else "rgb"}
+
+
+def _check_folders(input_dir: str | os.PathLike, output_dir: str | os.PathLike, overwrite: bool,
+                   perturbation_path: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """(input, output) folders resolved, or a one-line DataError: the input must be a folder, the output must not
+    lie inside it (nor contain it) or be a non-empty folder (unless ``overwrite``), the perturbation file must not
+    lie inside the input."""
     src, dst = Path(input_dir).resolve(), Path(output_dir).resolve()
     if not src.is_dir():
         raise DataError(f"{input_dir}: input folder not found (or not a folder); give the folder of images to protect")
@@ -169,24 +263,37 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
         raise DataError(f"{output_dir}: exists and is not a folder; choose another --output-dir")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise DataError(f"{output_dir}: output folder is not empty; choose another or pass --overwrite")
+    if perturbation_path is not None and src in Path(perturbation_path).resolve().parents:
+        raise DataError(f"{perturbation_path}: the perturbation file must not be inside the input folder; "
+                        "choose a path elsewhere")
+    return src, dst
+
+
+def _list_inputs(src: Path, input_dir: str | os.PathLike) -> tuple[list[Path], list[dict]]:
+    """(image files under ``src``, skipped entries ``{"file", "error"}`` for the other files, each warned as
+    :class:`~ucs_lite.data.SkippedInput`). A one-line DataError when there is no image at all."""
     ignored: list[tuple[Path, str]] = []
     files = list_images(src, ignored)
     if not files:
         other = f" ({len(ignored)} other file(s) ignored)" if ignored else ""
         raise DataError(f"{input_dir}: no images found{other}; ucs-lite reads {', '.join(IMAGE_SUFFIXES)}")
-    t0 = time.time()
-    dev = resolve_device(device)
-    s = surrogate if isinstance(surrogate, Surrogate) else create_surrogate(surrogate, device=dev)  # fail fast
     skipped = []
     for f, why in ignored:
-        warnings.warn(f"skipped {f}: {why}", SkippedInput, stacklevel=2)
+        warnings.warn(f"skipped {f}: {why}", SkippedInput, stacklevel=3)
         skipped.append({"file": str(f.relative_to(src)), "error": why})
+    return files, skipped
+
+
+def _read_small(files: list[Path], src: Path, work_size: int, skipped: list[dict],
+                input_dir: str | os.PathLike) -> tuple[list[Path], ImageSet]:
+    """(files read, their images shrunk to ``work_size``² as an ImageSet of uint8 N×s×s×3, no labels). An
+    unreadable file is warned, appended to ``skipped`` and left out; a DataError if none could be read."""
     good, small = [], []
     for f in files:
         try:
             img = read_image(f, draft=work_size)
         except DataError as e:
-            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
+            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=3)
             skipped.append({"file": str(f.relative_to(src)), "error": str(e)})
             continue
         good.append(f)
@@ -195,29 +302,34 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     if not good:
         raise DataError(f"{input_dir}: none of the {len(files)} image files could be read; "
                         "see the warnings above for each file")
-    work = ImageSet(np.stack(small), {}, {})
-    del small
+    return good, ImageSet(np.stack(small), {}, {})
+
+
+def _cluster_count(work: ImageSet, p: int, input_dir: str | os.PathLike) -> int:
+    """``p`` lowered (with a warning) to the number of distinct images of ``work`` when there are fewer."""
     distinct = len(np.unique(work.images.reshape(len(work), -1), axis=0))
     p_eff = min(p, distinct)
     if p_eff < p:
         warnings.warn(f"p = {p} clusters but only {distinct} distinct image(s) in {input_dir}: using p = {p_eff}",
-                      UcsWarning, stacklevel=2)
-    options = {"lowfreq_res": construction.cells, "gray": construction.colour == "luma", **options}
-    config = {"method": "uc", "eps": eps, "seed": seed, "p": p_eff, "surrogate": s.name, "work_size": work_size,
-              "strength": strength, "mask_floor": construction.mask_floor,
-              "options": {k: v for k, v in options.items() if k not in RUN_OPTIONS}, "work": work.fingerprint()}
-    pert = craft("uc", work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=dev, progress=progress, **options)
+                      UcsWarning, stacklevel=3)
+    return p_eff
+
+
+def _write_outputs(good: list[Path], pert: Perturbation, src: Path, dst: Path, mask_floor: float | None,
+                   eps: float, skipped: list[dict]) -> tuple[list[str], dict[str, dict], list]:
+    """Read each image again at full size, add its cluster's δ (texture-masked when ``mask_floor`` is not None)
+    and write the PNG: (relative names written, visibility per name, preview entries). A file that can no
+    longer be read is warned and appended to ``skipped``; every output stays within ε."""
     names = _output_names(good, src)
     written, quality, entries = [], {}, []
     for f, k in zip(good, pert.assignment):
         try:
             img = read_image(f)
         except DataError as e:  # changed or removed since the first pass
-            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=2)
+            warnings.warn(f"skipped {e}", SkippedInput, stacklevel=3)
             skipped.append({"file": str(f.relative_to(src)), "error": str(e)})
             continue
-        delta = pert.delta[k] if construction.mask_floor is None else masked_delta(img, pert.delta[k],
-                                                                                    construction.mask_floor)
+        delta = pert.delta[k] if mask_floor is None else masked_delta(img, pert.delta[k], mask_floor)
         out = apply_native(img, delta)
         check_linf(img[None], out[None], eps)
         vis = visibility(img, out)
@@ -228,19 +340,7 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
         written.append(str(names[f]))
         quality[str(names[f])] = vis
         del out
-    summary = {"input_dir": str(src), "output_dir": str(dst), "written": len(written), "skipped": skipped,
-               "p": p_eff, "p_requested": p, "eps_255": eps * 255, "seed": seed, "surrogate": s.name,
-               "work_size": work_size, "strength": strength,
-               "construction": {**construction.as_dict(), "eps255": eps * 255, "cells": options["lowfreq_res"],
-                                "colour": "luma" if options["gray"] else "rgb"},
-               "visibility_worst": worst_visibility(quality), "visibility": quality, "preview": "preview.html",
-               "seconds": time.time() - t0, "version": __version__,
-               "outputs": written, **provenance(config, seed, dev), "config": config}
-    if s.for_tests_only:
-        summary["warning"] = "made with the random-init 'tiny' surrogate: for tests only"
-    write_preview(dst / "preview.html", entries, summary)
-    atomic_write_bytes(dst / "ucs_lite_summary.json", json.dumps(summary, indent=2, default=float).encode())
-    return summary
+    return written, quality, entries
 
 
 def worst_visibility(quality: dict[str, dict]) -> dict:

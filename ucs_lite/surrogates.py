@@ -24,12 +24,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .names import DEFAULT_SURROGATE  # defined torch-free: the command line's --help reads it
 from .precision import autocast
 
 __all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "DeviceUnavailable", "resolve_device",
            "SURROGATES", "DEFAULT_SURROGATE"]
 
-DEFAULT_SURROGATE = "imagenet:efficientnet_lite0"
 SURROGATES = ("imagenet:efficientnet_lite0", "clip:RN50/openai", "clip:ViT-B-32/laion2b_s34b_b79k",
               "clip:ViT-B-32/openai", "tiny")
 

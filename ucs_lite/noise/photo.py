@@ -14,69 +14,18 @@ in smooth regions such as sky or skin, where the eye catches a change first). Ev
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+# defined in the torch-free ucs_lite.names (the command line's --help reads them without torch)
+from ..names import COLOURS, DEFAULT_STRENGTH, STRENGTHS, Construction, resolve_strength
+
 __all__ = ["Construction", "STRENGTHS", "DEFAULT_STRENGTH", "COLOURS", "texture_mask", "random_cells",
            "delta_to_size", "protect_images", "resolve_strength"]
 
-COLOURS = ("rgb", "luma", "chroma-limited")
 #: local luminance standard deviation (0–1 scale) at which the texture mask reaches full strength
 MASK_FULL_STD = 0.06
-
-
-@dataclass(frozen=True)
-class Construction:
-    """How a cluster's δ looks on an image (see the module docstring). ``eps255`` on the 0–255 scale."""
-
-    eps255: float = 16.0
-    cells: int = 8
-    colour: str = "rgb"
-    mask_floor: float | None = None  # None: no texture mask
-
-    def __post_init__(self) -> None:
-        if self.colour not in COLOURS:
-            raise ValueError(f"unknown colour mode {self.colour!r}: {', '.join(COLOURS)}")
-        if not 0 < self.eps255 <= 64:
-            raise ValueError(f"ε = {self.eps255}/255 is out of range: use 0 < ε ≤ 64")
-        if self.cells < 1:
-            raise ValueError("cells must be ≥ 1")
-        if self.mask_floor is not None and not 0 <= self.mask_floor <= 1:
-            raise ValueError("mask_floor must be in [0, 1]")
-
-    @property
-    def eps(self) -> float:
-        return self.eps255 / 255.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def describe(self) -> str:
-        """One line, e.g. ``ε 16, 16 cells, luma, texture mask``."""
-        return (f"ε {self.eps255:g}, {self.cells} cells, {self.colour}"
-                + (", texture mask" if self.mask_floor is not None else ""))
-
-
-#: Named points of the visibility–protection curve (measured in docs/results.md, "Photos a person would publish"). ``paper`` is the
-#: construction folder mode used before: colour 8×8 cells at ε = 16 — the strongest shortcut, a visible
-#: colour patchwork on photos.
-STRENGTHS: dict[str, Construction] = {
-    "subtle": Construction(eps255=8, cells=16, colour="luma", mask_floor=0.0),
-    "balanced": Construction(eps255=16, cells=16, colour="luma", mask_floor=0.0),
-    "strong": Construction(eps255=16, cells=16, colour="luma"),
-    "paper": Construction(eps255=16, cells=8, colour="rgb"),
-}
-DEFAULT_STRENGTH = "balanced"
-
-
-def resolve_strength(name: str) -> Construction:
-    """The :class:`Construction` of a strength name; a one-line ValueError naming the choices otherwise."""
-    if name not in STRENGTHS:
-        raise ValueError(f"unknown strength {name!r}; choose one of {', '.join(STRENGTHS)}")
-    return STRENGTHS[name]
 
 
 def texture_mask(img: np.ndarray, floor: float, window: int | None = None) -> np.ndarray:
