@@ -91,3 +91,31 @@ def test_luma_weights():
     d = np.zeros((1, 3, 2, 2), np.float32)
     d[0, 1] = 1.0
     assert np.allclose(luma(d), 0.587)
+
+
+def test_countermeasure_note_is_measured_on_the_output():
+    from ucs_lite.protect import countermeasure_note
+
+    x = _images()
+    pixel = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="pixel"))
+    code = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="jpeg-code"))
+    weak, strong = countermeasure_note(x, pixel, "random-cluster"), countermeasure_note(x, code, "jpeg-cluster")
+    share = lambda text: int(text.split("JPEG quality 10 leaves ")[1].split("%")[0])  # noqa: E731
+    assert share(weak) < 50 < 80 < share(strong)
+    assert "--method jpeg-cluster" in weak and "built to survive" in strong
+
+
+def test_protect_cli_prints_the_note_and_jpeg_cluster_is_a_method(tmp_path, capsys):
+    from ucs_lite.cli import main
+    from ucs_lite.names import FOLDER_METHODS, METHODS
+
+    assert "jpeg-cluster" in METHODS and "jpeg-cluster" not in FOLDER_METHODS
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 3
+    data = tmp_path / "in.npz"
+    np.savez(data, x_train=_images(24), y_train=y, x_test=rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+             y_test=np.arange(8) % 3, class_names=np.array(["a", "b", "c"]))
+    assert main(["protect", "--data", str(data), "--out", str(tmp_path / "o.npz"), "--method", "jpeg-cluster",
+                 "--surrogate", "tiny", "--device", "cpu", "--clusters", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "JPEG quality 10 leaves" in err and "jpeg-cluster" in err

@@ -222,6 +222,10 @@ def _protect_bundle(a: argparse.Namespace) -> int:
     meta = prot.meta()
     print(json.dumps({k: meta[k] for k in ("method", "eps_255", "p", "surrogate", "seed", "psnr", "ssim", "seconds")
                       if k in meta} | {"out": str(out)}))
+    if not a.quiet:
+        from .protect import countermeasure_note
+
+        print(f"ucs-lite: {countermeasure_note(bundle.train.images, prot.train.images, method)}", file=sys.stderr)
     return 0
 
 

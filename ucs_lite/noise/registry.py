@@ -30,8 +30,11 @@ DEFINITION = {"uc-robust": 2}
 #: ``gen-cluster``: ``random-cluster`` with the pattern of an untrained image generator per cluster (= ``uc-official``
 #: with 0 epochs on standardised-feature clusters); the strongest shortcut per cluster measured in the granularity
 #: study (docs/results.md "Many classes").
+#: ``jpeg-cluster``: ``random-cluster`` with an achromatic code on the lowest DCT coefficients of JPEG's 8×8 blocks per
+#: cluster (:mod:`ucs_lite.noise.robust`): built to survive JPEG and grayscale (docs/countermeasures.md).
 PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"},
-           "gen-cluster": {"feature_mode": "standardize", "form": "generator"}}
+           "gen-cluster": {"feature_mode": "standardize", "form": "generator"},
+           "jpeg-cluster": {"feature_mode": "standardize", "form": "jpeg-code"}}
 
 
 def needs_labels(method: str) -> bool:
@@ -58,7 +61,7 @@ def _method_function(method: str):
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return {"random-multi": craft_random_multi_images, "uc": craft_uc, "uc-robust": craft_uc,
             "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
-            "gen-cluster": craft_random_cluster, "random-class": craft_random_class, "em-class": craft_em,
+            "gen-cluster": craft_random_cluster, "jpeg-cluster": craft_random_cluster, "random-class": craft_random_class, "em-class": craft_em,
             "em-sample": craft_em}[method]
 
 
@@ -177,7 +180,7 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "random-multi":
         return craft_random_multi_images(train.images, s, p=p, eps=eps, seed=seed, progress=progress, **options)
-    options = {**PRESETS[method], **options}  # random-cluster / gen-cluster
+    options = {**PRESETS[method], **options}  # random-cluster / gen-cluster / jpeg-cluster
     mode = options.pop("feature_mode")
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
     pert = craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)

@@ -1,0 +1,86 @@
+"""Generated blocks of docs/countermeasures.md (and README's countermeasure sentences), from
+benchmarks/results/countermeasures.json — written by ``python benchmarks/countermeasures.py report``, which stores
+``summary`` (worst over attacker seeds, ``removed`` from :func:`ucs_lite.metrics.removed`) beside the raw runs.
+JSON only, like :mod:`docs_tables`."""
+from __future__ import annotations
+
+from docs_tables import Results, block, f2, f3, md_table, value
+
+SRC = "countermeasures.json"
+#: display order of the countermeasures; the last three are reported only
+DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10", "blur:1", "jpeg:30", "strong-aug")
+#: the issue's criterion: the worst case over these
+WORST_OF = ("none", "jpeg:10", "grayscale")
+
+
+def _summary(r: Results) -> dict:
+    return r.json(SRC)["summary"]
+
+
+def removed_table(summary: dict, data: str, view: str) -> str:
+    """Markdown: one row per construction with its worst-of-seeds ``removed`` (peak) under each countermeasure that
+    was run, the worst over :data:`WORST_OF` (— until all three exist) and the attacker seeds behind the row; a first
+    row gives the clean attacker's peak under each countermeasure (the reference ``removed`` is measured against)."""
+    cells = {(w["noise"], w["defense"]): w for w in summary["worst"] if w["data"] == data and w["view"] == view}
+    defenses = [d for d in DEFENSES if any(k[1] == d for k in cells)]
+    clean = {c["defense"]: c for c in summary["clean"] if c["data"] == data and c["view"] == view}
+    noises = list(dict.fromkeys(k[0] for k in cells))
+    def cell(c: dict | None) -> str:
+        return "—" if c is None else f"{f2(c['worst_removed_peak'])} ({len(c['seeds'])})"
+
+    rows = [["*clean attacker, peak (mean)*", *[f3(clean[d]["peak"]) if d in clean else "—" for d in defenses], ""]]
+    for n in noises:
+        three = [cells.get((n, d)) for d in WORST_OF]
+        worst = min(c["worst_removed_peak"] for c in three) if all(three) else None
+        rows.append([n, *[cell(cells.get((n, d))) for d in defenses], f2(worst)])
+    return md_table(["construction", *defenses, "worst of none / jpeg:10 / grayscale"], rows) + (
+        "\n\n(n): the number of attacker seeds the cell is the worst of.")
+
+
+def _views(r: Results) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((w["data"], w["view"]) for w in _summary(r)["worst"]))
+
+
+@block("countermeasures-removed", SRC, rows="`summary`: removed (peak), worst over the attacker seeds listed")
+def _countermeasures_removed(r: Results) -> str:
+    s = _summary(r)
+    parts = []
+    for data, view in _views(r):
+        parts += [f"**{s['datasets'][data]['what']}, {view} labels**", "", removed_table(s, data, view), ""]
+    return "\n".join(parts).rstrip()
+
+
+@block("countermeasures-survival", SRC, rows="`survival`: mean over 300 training images, no training")
+def _countermeasures_survival(r: Results) -> str:
+    rows = r.json(SRC)["survival"]
+    ds = [k for k in rows[0] if k not in ("data", "noise")]
+    return md_table(["data", "construction", *ds], [[x["data"], x["noise"], *[f2(x[d]) for d in ds]] for x in rows])
+
+
+@block("countermeasures-visibility", SRC, rows="`visibility`: first 200 training images, mean per image")
+def _countermeasures_visibility(r: Results) -> str:
+    rows = r.json(SRC)["visibility"]
+    return md_table(["data", "construction", "PSNR dB", "SSIM", "ΔE00 mean", "pixels with ΔE00 > 2.3"],
+                    [[x["data"], x["noise"], f"{x['psnr']:.1f}", f3(x["ssim"]), f2(x["de2000_mean"]),
+                      f2(x["de2000_share_jnd"])] for x in rows])
+
+
+def _run(r: Results, data: str, view: str, noise: str, defense: str, seed: int = 0) -> dict:
+    hits = [x for x in r.json(SRC)["runs"] if (x["data"], x["view"], x["noise"], x["defense"], x["seed"])
+            == (data, view, noise, defense, seed)]
+    if len(hits) != 1:
+        raise KeyError(f"{SRC}: {len(hits)} runs for {(data, view, noise, defense, seed)}")
+    return hits[0]
+
+
+def _register() -> None:
+    """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0)."""
+    for x in Results().json(SRC)["runs"] if (Results().root / "benchmarks" / "results" / SRC).is_file() else []:
+        if x["seed"] != 0:
+            continue
+        name = f"cm.{x['data']}.{x['view']}.{x['noise']}.{x['defense']}.peak"
+        key = (x["data"], x["view"], x["noise"], x["defense"])
+        value(name, SRC)(lambda r, key=key: f3(_run(r, *key)["peak"]))
+
+
+_register()
