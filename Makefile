@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast notebooks bench dist gpu-check results-docs check-docs clean
+.PHONY: install demo test test-fast notebooks book bench dist gpu-check results-docs check-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ test-fast: install
 
 notebooks: install       ## execute every notebook with papermill into runs/<timestamp>/ (ARGS="-p epochs 2")
 	$(VENV)/bin/ucs-lite notebooks $(ARGS)
+
+book: install            ## offline static site of the newest executed notebooks (make notebooks first) -> runs/book/index.html
+	$(PY) -c "import myst_nb" 2>/dev/null || $(PY) -m pip install -q -e ".[book]"
+	$(PY) tools/build_book.py $(ARGS)
 
 # the docs generator reads JSON only (stdlib): the venv's python when there is one, else python3; no install needed
 DOCS_PY := $(if $(wildcard $(PY)),$(PY),python3)
