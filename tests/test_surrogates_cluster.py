@@ -148,3 +148,75 @@ def test_cluster_metrics_homogeneity_and_completeness():
     m = cluster_metrics(split, fine)
     assert m["homogeneity"] == pytest.approx(1.0) and m["completeness"] == pytest.approx(np.log(8) / np.log(16))
     assert m["purity"] == 1.0
+
+
+# ---------------------------------------------------------------- what the caches key on (issue 22)
+
+def _feature_files(folder):
+    return sorted((folder / "features").glob("*.npy"))
+
+
+def test_feature_cache_keys_the_weights_not_the_name(tmp_path, sample):
+    """Same name and resolution, other weights (e.g. a local CLIP checkpoint path whose file was replaced):
+    before issue 22 the cache served the first surrogate's features for the second."""
+    import ucs_lite.cluster as cluster_mod
+
+    x = sample.train.images[:24]
+    a, b = create_surrogate("tiny", device="cpu"), create_surrogate("tiny", device="cpu")
+    fa = extract_features(a, x, cache_dir=tmp_path, progress=False)
+    with torch.no_grad():  # other weights loaded into the same object: its remembered digest must not be reused
+        b.load_state_dict({k: -v if v.is_floating_point() else v for k, v in b.state_dict().items()})
+    fb = extract_features(b, x, cache_dir=tmp_path, progress=False)
+    with torch.no_grad():
+        direct = b.encode(torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255).numpy()
+    assert not np.allclose(fa, fb)
+    np.testing.assert_allclose(fb, direct, rtol=1e-5, atol=1e-6)
+    fresh = create_surrogate("tiny", device="cpu")
+    assert cluster_mod.weights_digest(fresh) == cluster_mod.weights_digest(a) != cluster_mod.weights_digest(b)
+    assert len(_feature_files(tmp_path)) == 2
+
+
+def test_feature_cache_keys_the_precision(tmp_path, sample, monkeypatch):
+    """Features made under bf16 autocast (CUDA on Ampere and newer) are other numbers than float32 ones; before
+    issue 22 both shared one entry. Here the CPU is made to autocast to bf16 (ucs_lite.precision decides)."""
+    from ucs_lite import precision
+
+    x = sample.train.images[:24]
+    s = create_surrogate("tiny", device="cpu")
+    f32 = extract_features(s, x, cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr(precision, "autocast_dtype", lambda device: torch.bfloat16)
+    assert precision.precision_label("cpu") == "cpu-bfloat16"
+    f16 = extract_features(s, x, cache_dir=tmp_path, progress=False)
+    assert not np.array_equal(f16, f32)  # recomputed under bf16, not read back
+    np.testing.assert_allclose(f16, f32, rtol=0.05, atol=0.05)  # ... and still the same features, roughly
+    assert len(_feature_files(tmp_path)) == 2
+
+
+def test_feature_cache_keys_the_code_version(tmp_path, sample, monkeypatch):
+    """A change of the feature code (FEATURES_VERSION bumped) or of torch re-keys every entry."""
+    import ucs_lite.cluster as cluster_mod
+
+    x = sample.train.images[:8]
+    s = create_surrogate("tiny", device="cpu")
+    key = cluster_mod.feature_key(s, x)
+    assert key["code"]["torch"] == torch.__version__ and key["precision"] == "cpu"
+    assert key["weights"] == cluster_mod.weights_digest(s) and len(key["weights"]) == 16
+    extract_features(s, x, cache_dir=tmp_path, progress=False)
+    monkeypatch.setattr(cluster_mod, "FEATURES_VERSION", cluster_mod.FEATURES_VERSION + 1)
+    extract_features(s, x, cache_dir=tmp_path, progress=False)
+    assert len(_feature_files(tmp_path)) == 2
+
+
+def test_result_keys_carry_torch_and_scikit_learn_versions(sample):
+    """Protected sets, perturbations and attacker runs made under another torch or scikit-learn (other kernels,
+    another K-means) are other results: their keys record both versions."""
+    import importlib.metadata as md
+
+    from ucs_lite import cache
+
+    small = sample.train.balanced_subset(20, seed=0)
+    keys = [cache.craft_key("uc", small, device="cpu"), cache.protect_key(sample, "random-class", device="cpu"),
+            cache.evaluate_key(sample, "fine", cache.AttackConfig(device="cpu"))]
+    for key in keys:
+        assert key["code"]["torch"] == torch.__version__
+        assert key["code"]["scikit-learn"] == md.version("scikit-learn")

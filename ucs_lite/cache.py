@@ -15,14 +15,17 @@ An entry's key holds everything that changes the result:
 * where the computation ran in which precision (:func:`ucs_lite.precision.precision_label`: ``cpu``,
   ``cuda-bfloat16``, ...), since reduced-precision CUDA runs give other numbers;
 * the code: ``ucs_lite.__version__``, :data:`CACHE_VERSION` (bumped whenever a change of the code changes
-  results) and the method's ``registry.DEFINITION`` number.
+  results), the method's ``registry.DEFINITION`` number, and the torch and scikit-learn versions (other kernels,
+  other K-means: other numbers).
 
 Next to each entry a ``<hash>.key.json`` records its key (what ``ucs-lite cache ls`` shows). Feature
-caches (:func:`ucs_lite.cluster.extract_features`) live in the same folder, under ``features/``.
+caches (:func:`ucs_lite.cluster.extract_features`, keyed by :func:`ucs_lite.cluster.feature_key`: surrogate
+weights digest, precision, code version) live in the same folder, under ``features/``.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -42,7 +45,8 @@ from .protect import RUN_OPTIONS, protect_bundle
 from .provenance import config_hash
 from .surrogates import DEFAULT_SURROGATE, Surrogate, resolve_device
 
-__all__ = ["CACHE_VERSION", "KINDS", "cache_root", "protect", "craft", "evaluate", "entries", "clear",
+__all__ = ["CACHE_VERSION", "KINDS", "cache_root", "library_versions", "protect", "craft", "evaluate", "entries",
+           "clear",
            "protect_key", "craft_key", "evaluate_key"]
 
 #: Bump whenever a change of the code changes what a cached computation returns (all entries re-key).
@@ -56,9 +60,26 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir) if cache_dir else default_cache_dir()
 
 
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict:
+    """The versions of the libraries whose kernels and algorithms make cached results: torch (convolutions,
+    optimisers) and scikit-learn (K-means), read without importing scikit-learn."""
+    import importlib.metadata as md
+
+    import torch
+
+    try:
+        sklearn = md.version("scikit-learn")
+    except md.PackageNotFoundError:
+        sklearn = None
+    return {"torch": torch.__version__, "scikit-learn": sklearn}
+
+
 def _code(method: str | None = None) -> dict:
-    """The code part of a key: package version, cache version and the method's definition number."""
-    return {"ucs_lite": __version__, "cache": CACHE_VERSION, "definition": DEFINITION.get(method, 1)}
+    """The code part of a key: package version, cache version, the method's definition number and the versions
+    of torch and scikit-learn (:func:`library_versions`)."""
+    return {"ucs_lite": __version__, "cache": CACHE_VERSION, "definition": DEFINITION.get(method, 1),
+            **dict(library_versions())}
 
 
 def _same(a, b) -> bool:

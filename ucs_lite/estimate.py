@@ -3,33 +3,53 @@
 ``ucs-lite estimate --profile gpu-class --gpu t4`` prints seconds per notebook as JSON;
 :func:`ucs_lite.notebooks.resolve` prints the running notebook's estimate before its expensive cells.
 
-The model counts, per notebook, the images that go through each kind of work and divides by a throughput:
+What each notebook does is not copied here: sizes come from :mod:`ucs_lite.profiles` (``PROFILES``,
+``DATA_SIZES``) and the work from each notebook's plan there (``NOTEBOOK_WORK``: its methods, views,
+defenses, surrogate, ``p``; ``attacker_runs`` / ``cluster_methods`` / ``crafted_methods`` count them). The
+model multiplies those counts by per-operation costs:
 
-* surrogate features (forward) and UC steps (forward + backward to the input), at the surrogate's resolution;
+* surrogate features (forward) of the training images, once per image set: every cluster method (``uc``,
+  ``uc-robust``, ``random-cluster``, ``gen-cluster``, ``uc-official``) clusters them; one K-means per cluster
+  method (∝ N × p × n_init);
+* UC steps (forward + backward to the input) of each crafted method (``uc``, ``uc-robust``);
 * attacker training (n_train × epochs per run) and its test pass (n_test × epochs forwards);
-* CPU work that runs on the host in every case: K-means, t-SNE, JPEG / grayscale countermeasures;
-* fixed costs: imports and data loading (``cifar10``: a 170 MB torchvision download on a fresh runtime).
+* PSNR / SSIM of each protected set; JPEG / grayscale countermeasures; t-SNE (notebook 02);
+* fixed costs: kernel start and imports, figures, and the CIFAR-10 download where it applies.
 
 Where the numbers come from (:data:`HARDWARE`, every entry says so in its ``source``):
 
-* ``cpu``: **measured** on this project's 2-core machine (``../shared/ENVIRONMENT.md``: images/s at 2 threads;
-  ``docs/results.md``: attacker img/s, K-means 45 s at N = 10k). Colab's CPU runtime has 2 vCPUs of the same
-  class; other CPUs scale roughly with their core count.
+* ``cpu``: per-operation costs on the project's 2-core machine, calibrated against a measured run of the
+  notebooks at ``cpu-quick`` (``benchmarks/results/notebook_times.json``: kernel CPU seconds, which the other
+  jobs sharing the machine distorted less than wall time; tests/test_estimate.py keeps the model within ±35 % of
+  every notebook stored there). CPU seconds are an upper bound of the wall time on an idle 2-core machine; the
+  file's ``calibration`` says which constants changed and why.
 * ``t4``, ``a100``, ``h100``: **assumptions, not measured here** (no GPU was lent to this project's sessions):
   T4 figures are judgement calls for eager PyTorch under AMP, set against NVIDIA's T4 datasheet (65 TFLOPS
   fp16 tensor, 320 GB/s) at a low, small-model utilisation (ResNet-18 at 32 px, 2,500 img/s ≈ 4 TFLOPS
   effective); A100 and H100 are the T4 figures × 4 and × 6, below their datasheet bandwidth ratios (6.4× and
   10.5×: 2.0 and 3.35 TB/s) because small 32-px models do not fill a big GPU. Host-side work (K-means, t-SNE,
-  JPEG) uses the measured 2-core CPU figures (Colab's GPU runtimes have 2 vCPUs). ``benchmarks/gpu_check.py``
+  JPEG) uses the 2-core CPU figures (Colab's GPU runtimes have 2 vCPUs). ``benchmarks/gpu_check.py``
   measures the real throughputs on any CUDA machine; put them in :data:`HARDWARE` when you have them.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from .profiles import (DATA_SIZES, NOTEBOOK_WORK, NOTEBOOKS, PROFILES, SURVIVAL_SQUEEZES, attacker_runs,
+                       cluster_methods, crafted_methods, data_sizes, method_name)
 
 __all__ = ["Hardware", "HARDWARE", "NOTEBOOK_KNOBS", "DATA_SIZES", "estimate_notebook", "estimate_profile",
-           "hardware_for", "describe"]
+           "hardware_for", "describe", "hardware_table", "clip_expected", "markdown_table", "hardware_markdown_table",
+           "measured_times", "MEASURED_TIMES"]
+
+#: The notebooks' work plans (:data:`ucs_lite.profiles.NOTEBOOK_WORK`) under the name ``notebooks.resolve`` uses.
+NOTEBOOK_KNOBS = NOTEBOOK_WORK
+#: One measured run of every notebook at ``cpu-quick`` on the project's 2-core machine (in a checkout).
+MEASURED_TIMES = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "notebook_times.json"
 
 
 @dataclass(frozen=True)
@@ -42,29 +62,44 @@ class Hardware:
     #: surrogate forward / forward+backward-to-input at 224 px, per surrogate family
     surrogate_fwd_224: dict = field(default_factory=dict)
     surrogate_fwdbwd_224: dict = field(default_factory=dict)
-    #: below this side the per-image cost stops falling with r² (kernel-launch / overhead bound)
+    #: below this side the per-image cost stops falling (kernel-launch / overhead bound)
     min_side: int = 32
+    #: per-image cost ∝ side ** side_exponent (2: pixel-bound, as on a GPU; less where fixed costs weigh)
+    side_exponent: float = 2.0
     #: attacker training at 32 px (forward + backward + step, batch 128, crop+flip), per model
     attacker_train_32: dict = field(default_factory=dict)
     attacker_fixed_s: float = 2.0        # per attacker run: model build, data to device, first-batch warm-up
-    kmeans_s_10k: float = 60.0           # K-means, N = 10k, p = 10, n_init = 10, ~1,280-d (host CPU; 45 s measured
-    #                                      in docs/results.md on a shared machine, rounded up)
-    tsne_s_10k: float = 180.0            # t-SNE (after PCA to 50-d), N = 10k (host CPU; an assumption, the one
-    #                                      measurement here, 80 s at N = 1k, ran on a heavily shared machine)
+    kmeans_s_10k: float = 60.0           # K-means, N = 10k, p = 10, n_init = 10, ~1,280-d (host CPU)
+    tsne_s_10k: float = 180.0            # t-SNE (after PCA to 50-d), N = 10k (host CPU), beyond tsne_fixed_s
+    tsne_fixed_s: float = 0.0            # t-SNE's cost that does not grow with N (its 1,000 iterations' overhead)
     jpeg_ms_per_image: float = 0.3       # JPEG / grayscale / blur countermeasure, one 32-px image (host CPU)
-    startup_s: float = 10.0              # imports, surrogate build
+    quality_ms_per_image: float = 0.2    # PSNR + SSIM of one protected 32-px image against its clean one (host CPU)
+    startup_s: float = 10.0              # kernel start, imports, surrogate build, figures of a notebook
     download_s: dict = field(default_factory=lambda: {"cifar10": 40.0, "cifar100": 40.0})
 
 
 _CPU = Hardware(
     name="cpu (2 cores)",
-    source="measured: ../shared/ENVIRONMENT.md (2 threads, batch 32) and docs/results.md (attacker img/s, K-means)",
+    source=("calibrated against benchmarks/results/notebook_times.json: kernel CPU seconds of notebooks 00, 02 and 03 "
+            "at cpu-quick on the project's 2-core machine, measured while other jobs shared it (load 9-19); an upper "
+            "bound of the wall time on an idle 2-core machine (see that file's `calibration`)"),
     measured=True,
-    surrogate_fwd_224={"imagenet": 98.0, "clip:RN50": 10.0, "clip:ViT-B-32": 20.0, "tiny": 5000.0},
-    surrogate_fwdbwd_224={"imagenet": 36.0, "clip:RN50": 6.0, "clip:ViT-B-32": 8.0, "tiny": 2000.0},
-    min_side=32,
-    attacker_train_32={"small-cnn": 800.0, "vgg-small": 211.0, "resnet18-quarter": 165.0, "resnet18": 38.0},
-    attacker_fixed_s=1.0, startup_s=10.0,
+    # images per CPU-second inside a notebook: EfficientNet-Lite0 features 27 img/s at 128 px (03: 4,000 images)
+    # and UC steps 18 img/s at 64 px (03: 1,200 forward+backward passes), carried to 224 px with side^1.4 (the
+    # slope of benchmarks/results/bench_features.json's forward rows, 64 -> 224 px); CLIP: ENVIRONMENT.md's
+    # 2-thread rates scaled by the same factor (not measured in a notebook: notebook 02 ran on the fallback)
+    surrogate_fwd_224={"imagenet": 12.3, "clip:RN50": 1.3, "clip:ViT-B-32": 2.5, "tiny": 5000.0},
+    surrogate_fwdbwd_224={"imagenet": 3.1, "clip:RN50": 0.5, "clip:ViT-B-32": 0.7, "tiny": 2000.0},
+    min_side=32, side_exponent=1.4,
+    # small CNN: 00's attacker runs (4,000 images × 12 epochs + the test passes), ~260 CPU s each: 200 img/s
+    # (docs/results.md's isolated 1-thread benchmark: 702 img/s); the other attackers scaled by the same factor
+    attacker_train_32={"small-cnn": 200.0, "vgg-small": 53.0, "resnet18-quarter": 41.0, "resnet18": 9.5},
+    attacker_fixed_s=1.0, startup_s=15.0,  # 02: kernel start, imports, surrogate build, figures: 12-20 CPU s
+    kmeans_s_10k=60.0,        # 02: K-means at p = 10 plus the p sweep on 1,000 images, 21 CPU s (model: 22)
+    # t-SNE: 02 measured 39 CPU s at N = 1,000; the 10k figure stays the earlier assumption (180 s: nobody timed
+    # 10k here), and what 1,000 images cost beyond its N log N share (13.5 s) is a fixed cost
+    tsne_s_10k=180.0, tsne_fixed_s=25.0,
+    quality_ms_per_image=0.75,  # 03: PSNR + SSIM of 4,000 images, 3 CPU s
 )
 
 _T4 = Hardware(
@@ -80,11 +115,21 @@ _T4 = Hardware(
 )
 
 
+def _host_work_of(base: Hardware, host: Hardware) -> Hardware:
+    """``base`` with the host-CPU costs (K-means, t-SNE, JPEG, quality) of ``host``: a GPU runtime does these on
+    its CPU."""
+    return replace(base, kmeans_s_10k=host.kmeans_s_10k, tsne_s_10k=host.tsne_s_10k, tsne_fixed_s=host.tsne_fixed_s,
+                   jpeg_ms_per_image=host.jpeg_ms_per_image, quality_ms_per_image=host.quality_ms_per_image)
+
+
 def _scaled(base: Hardware, factor: float, name: str, source: str) -> Hardware:
+    """``base`` with every device throughput multiplied by ``factor`` (host work unchanged)."""
     mul = lambda d: {k: v * factor for k, v in d.items()}  # noqa: E731
     return replace(base, name=name, source=source, surrogate_fwd_224=mul(base.surrogate_fwd_224),
                    surrogate_fwdbwd_224=mul(base.surrogate_fwdbwd_224), attacker_train_32=mul(base.attacker_train_32))
 
+
+_T4 = _host_work_of(_T4, _CPU)
 
 #: Hardware the model knows. Only ``cpu`` is measured; the GPUs are stated assumptions.
 HARDWARE: dict[str, Hardware] = {
@@ -96,25 +141,6 @@ HARDWARE: dict[str, Hardware] = {
     "h100": _scaled(_T4, 6.0, "NVIDIA H100 (bf16 autocast)",
                     "assumption, not measured here: the T4 figures × 6 (datasheet bandwidth ratio 10.5×, "
                     "discounted for small models); host work from the measured 2-core CPU"),
-}
-
-#: Train / test images of each named data source (n_train / n_test None = all of them).
-DATA_SIZES = {"sample": (1000, 500), "shared": (10000, 10000), "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
-
-#: The notebook-level knobs that change how much work a notebook does, at their defaults in the notebooks'
-#: parameters cells (tests/test_estimate.py checks they agree). Anything else comes from the profile.
-NOTEBOOK_KNOBS: dict[str, dict] = {
-    "00_quickstart": {"surrogate": "imagenet:efficientnet_lite0", "p": 10},
-    "01_label_consistency_failure": {"protector_views": ["fine", "coarse", "regroup:2:0"], "attacker_view": "fine"},
-    "02_clip_clustering": {"surrogate": "clip:RN50/openai", "p": 10, "p_values": [2, 5, 10, 20, 50]},
-    "03_crafting_cluster_noise": {"surrogate": "imagenet:efficientnet_lite0", "p": 10},
-    "04_label_agnostic_evaluation": {"surrogate": "imagenet:efficientnet_lite0", "p": 10,
-                                     "methods": ["clean", "random-class@fine", "random-class@coarse",
-                                                 "random-cluster", "uc"],
-                                     "views": ["fine", "coarse"]},
-    "05_countermeasures": {"surrogate": "imagenet:efficientnet_lite0", "p": 10,
-                           "methods": ["clean", "random-class@fine", "uc", "uc-robust"],
-                           "defenses": ["none", "jpeg:10", "grayscale"], "views": ["fine"]},
 }
 
 
@@ -134,6 +160,13 @@ def hardware_for(gpu: str | None) -> Hardware:
     return replace(HARDWARE["t4"], name=f"{gpu} (unknown GPU: T4 figures)")
 
 
+def clip_expected(environ: dict | None = None) -> bool:
+    """Whether notebook 02 can be expected to get its CLIP weights: not when ``HF_HUB_OFFLINE`` is set (tests,
+    CI, ``make``), where it falls back to its offline surrogate (unless the weights happen to be cached)."""
+    env = os.environ if environ is None else environ
+    return str(env.get("HF_HUB_OFFLINE", "")).strip().lower() not in ("1", "true", "yes", "on")
+
+
 def _family(surrogate: str) -> str:
     s = str(surrogate)
     if s.startswith("clip:RN50"):
@@ -144,25 +177,19 @@ def _family(surrogate: str) -> str:
 
 
 def _side(resolution: int | None, surrogate: str) -> int:
+    """The side the surrogate sees: 224 for CLIP (fixed) or when no resolution is set."""
     return 224 if (resolution is None or str(surrogate).startswith("clip:")) else int(resolution)
 
 
 def _per_image(hw: Hardware, table: dict, surrogate: str, side: int) -> float:
-    """Seconds per image through the surrogate at ``side`` px: the 224-px cost × (side / 224)², no lower than
-    at ``hw.min_side``."""
-    return (max(side, hw.min_side) / 224) ** 2 / table[_family(surrogate)]
-
-
-def _sizes(cfg: dict) -> tuple[int, int]:
-    n_tr, n_te = DATA_SIZES.get(str(cfg.get("data")), (10000, 2000))
-    if cfg.get("n_train"):
-        n_tr = min(n_tr, int(cfg["n_train"]))
-    if cfg.get("n_test"):
-        n_te = min(n_te, int(cfg["n_test"]))
-    return n_tr, n_te
+    """Seconds per image through the surrogate at ``side`` px: the 224-px cost × (side / 224) ** side_exponent,
+    no lower than at ``hw.min_side``."""
+    return (max(side, hw.min_side) / 224) ** hw.side_exponent / table[_family(surrogate)]
 
 
 def _attack_runs_s(hw: Hardware, cfg: dict, runs: int, n_tr: int, n_te: int) -> float:
+    """``runs`` attacker trainings of ``cfg['epochs']`` epochs over n_tr images, each epoch followed by a test
+    pass over n_te images (a forward: a third of a training image's cost)."""
     rate = hw.attacker_train_32.get(cfg.get("model") or "small-cnn", min(hw.attacker_train_32.values()))
     per_run = (n_tr + n_te / 3) * int(cfg.get("epochs") or 10) / rate + hw.attacker_fixed_s
     return runs * per_run
@@ -173,10 +200,12 @@ def _kmeans_s(hw: Hardware, n: int, p: int, n_init: int = 10) -> float:
 
 
 def _tsne_s(hw: Hardware, n: int) -> float:
-    return hw.tsne_s_10k * (n / 10000) * math.log(max(n, 2)) / math.log(10000)
+    """t-SNE of n points: a fixed cost plus the 10k cost scaled as N log N."""
+    return hw.tsne_fixed_s + hw.tsne_s_10k * (n / 10000) * math.log(max(n, 2)) / math.log(10000)
 
 
 def _craft_uc_s(hw: Hardware, cfg: dict, surrogate: str, p: int) -> float:
+    """One UC crafting: steps × p × batch_per_cluster forward+backward passes at the crafting side."""
     side = _side(cfg.get("craft_resolution") or cfg.get("surrogate_resolution"), surrogate)
     images = int(cfg.get("steps") or 60) * p * int(cfg.get("batch_per_cluster") or 8)
     return images * _per_image(hw, hw.surrogate_fwdbwd_224, surrogate, side)
@@ -187,72 +216,95 @@ def _features_s(hw: Hardware, n: int, cfg: dict, surrogate: str) -> float:
     return n * _per_image(hw, hw.surrogate_fwd_224, surrogate, side)
 
 
-def _uses_surrogate(method: str) -> bool:
-    return method.split("@")[0] in ("uc", "uc-robust", "uc-official", "random-cluster")
+def _surrogate_used(work: dict, clip: bool) -> str:
+    """The surrogate the notebook ends up with: its ``fallback`` when a CLIP surrogate is not expected."""
+    s = str(work.get("surrogate", "imagenet:efficientnet_lite0"))
+    return work["fallback"] if (s.startswith("clip:") and not clip and work.get("fallback")) else s
 
 
-def estimate_notebook(name: str, cfg: dict, hw: Hardware | str | None = "cpu", **knobs) -> dict:
+def _protection_parts(hw: Hardware, cfg: dict, work: dict, surrogate: str, n_tr: int) -> dict[str, float]:
+    """Features + one K-means per cluster method, UC steps per crafted method, quality of each protected set."""
+    p, parts = int(work.get("p", 10)), {}
+    clustered = cluster_methods(work)
+    if clustered:
+        parts["features"] = _features_s(hw, n_tr, cfg, surrogate)
+        parts["kmeans"] = len(clustered) * _kmeans_s(hw, n_tr, p)
+    crafted = crafted_methods(work)
+    if crafted:
+        parts["uc_steps"] = len(crafted) * _craft_uc_s(hw, cfg, surrogate, p)
+    protected = [m for m in dict.fromkeys(work.get("methods", [])) if method_name(m) != "clean"]
+    if protected:
+        parts["quality"] = len(protected) * n_tr * hw.quality_ms_per_image / 1000
+    return parts
+
+
+def _countermeasure_parts(hw: Hardware, work: dict, n_tr: int, n_te: int) -> dict[str, float]:
+    """Data-level countermeasures on every attacked set (train + test), and the survival table of notebook 05
+    (each squeeze on the clean and the protected training images of every protected method)."""
+    defenses = [d for d in work.get("defenses", ["none"]) if d != "none"]
+    if not defenses:
+        return {}
+    methods = list(dict.fromkeys(work.get("methods", [])))
+    protected = [m for m in methods if method_name(m) != "clean"]
+    squeezes = list(dict.fromkeys([*SURVIVAL_SQUEEZES, *defenses]))
+    images = len(defenses) * len(methods) * (n_tr + n_te) + 2 * len(squeezes) * len(protected) * n_tr
+    return {"countermeasures": images * hw.jpeg_ms_per_image / 1000}
+
+
+def _clustering_study_parts(hw: Hardware, cfg: dict, work: dict, surrogate: str, n_tr: int) -> dict[str, float]:
+    """Notebook 02: features of ``n_features`` images, K-means at ``p`` (n_init 10) and at each of ``p_values``
+    (n_init 3), the 2-d projection."""
+    n = min(n_tr, int(cfg.get("n_features") or n_tr))
+    p = int(work.get("p", 10))
+    return {"features": _features_s(hw, n, cfg, surrogate),
+            "kmeans": _kmeans_s(hw, n, p) + sum(_kmeans_s(hw, n, q, n_init=3) for q in work.get("p_values", [])),
+            "projection": _tsne_s(hw, n) if cfg.get("projection", "tsne") == "tsne" else 1.0}
+
+
+def estimate_notebook(name: str, cfg: dict, hw: Hardware | str | None = "cpu", clip: bool | None = None,
+                      **knobs) -> dict:
     """Seconds one notebook takes under the resolved settings ``cfg`` (a profile's values with the notebook's
     overrides: data, n_train, n_test, epochs, model, seeds, surrogate_resolution, craft_resolution, steps,
-    batch_per_cluster, n_features) and the notebook-level ``knobs`` (defaults: :data:`NOTEBOOK_KNOBS`).
+    batch_per_cluster, n_features, projection) and the notebook's own parameters ``knobs`` (methods, views,
+    defenses, surrogate, p, …; defaults: its plan in :data:`ucs_lite.profiles.NOTEBOOK_WORK`). ``clip``:
+    whether CLIP weights can be had (``None``: :func:`clip_expected`); without them notebook 02 is costed with
+    its fallback surrogate, as it runs.
 
-    Returns ``{"seconds": total, "parts": {what: seconds}, "hardware": name, "measured": bool}``."""
+    Returns ``{"seconds": total, "parts": {what: seconds}, "hardware": name, "measured": bool, "surrogate"}``."""
     hw = hw if isinstance(hw, Hardware) else hardware_for(hw)
-    if name not in NOTEBOOK_KNOBS:
-        raise ValueError(f"unknown notebook {name!r}: {', '.join(NOTEBOOK_KNOBS)}")
-    k = {**NOTEBOOK_KNOBS[name], **{a: b for a, b in knobs.items() if b is not None}}
-    n_tr, n_te = _sizes(cfg)
-    seeds = len(cfg.get("seeds") or [0])
-    parts: dict[str, float] = {"startup": hw.startup_s,
-                               "data": hw.download_s.get(str(cfg.get("data")), 0.0) + 2.0}
-    surrogate, p = k.get("surrogate", "imagenet:efficientnet_lite0"), int(k.get("p", 10))
-    if name in ("00_quickstart", "03_crafting_cluster_noise"):
-        parts["features"] = _features_s(hw, n_tr, cfg, surrogate)
-        parts["kmeans"] = _kmeans_s(hw, n_tr, p)
-        parts["uc_steps"] = _craft_uc_s(hw, cfg, surrogate, p)
-        if name == "00_quickstart":
-            parts["attacker"] = _attack_runs_s(hw, cfg, 2, n_tr, n_te)
-        else:  # features of the protected images for the feature-shift plot (a subset, cheap)
-            parts["features"] += _features_s(hw, min(n_tr, 500), cfg, surrogate)
-    elif name == "01_label_consistency_failure":
-        pv, av = list(k["protector_views"]), k["attacker_view"]
-        runs = len(dict.fromkeys(pv + [av])) + sum(len(dict.fromkeys([v, av])) for v in pv)
+    if name not in NOTEBOOK_WORK:
+        raise ValueError(f"unknown notebook {name!r}: {', '.join(NOTEBOOK_WORK)}")
+    work = {**NOTEBOOK_WORK[name], **{a: b for a, b in knobs.items() if b is not None}}
+    surrogate = _surrogate_used(work, clip_expected() if clip is None else clip)
+    n_tr, n_te = data_sizes(cfg)
+    parts: dict[str, float] = {"startup": hw.startup_s, "data": hw.download_s.get(str(cfg.get("data")), 0.0)}
+    if name == "02_clip_clustering":
+        parts.update(_clustering_study_parts(hw, cfg, work, surrogate, n_tr))
+    else:
+        parts.update(_protection_parts(hw, cfg, work, surrogate, n_tr))
+    probes = int(work.get("feature_probes", 0))  # sets of 300 protected images encoded (notebook 03)
+    if probes:
+        parts["features"] = parts.get("features", 0.0) + probes * _features_s(hw, min(n_tr, 300), cfg, surrogate)
+    runs = attacker_runs(name, work, len(cfg.get("seeds") or [0]))
+    if runs:
         parts["attacker"] = _attack_runs_s(hw, cfg, runs, n_tr, n_te)
-    elif name == "02_clip_clustering":
-        n = min(n_tr, int(cfg.get("n_features") or n_tr))
-        parts["features"] = _features_s(hw, n, cfg, surrogate)
-        parts["kmeans"] = _kmeans_s(hw, n, p) + sum(_kmeans_s(hw, n, q, n_init=3) for q in k["p_values"])
-        parts["projection"] = _tsne_s(hw, n) if cfg.get("projection", "tsne") == "tsne" else 1.0
-    elif name in ("04_label_agnostic_evaluation", "05_countermeasures"):
-        methods = list(k["methods"])
-        defenses = list(k.get("defenses", ["none"]))
-        if any(_uses_surrogate(m) for m in methods):
-            parts["features"] = _features_s(hw, n_tr, cfg, surrogate)
-            parts["kmeans"] = _kmeans_s(hw, n_tr, p)
-        crafted = sum(1 for m in methods if m.split("@")[0] in ("uc", "uc-robust"))
-        parts["uc_steps"] = crafted * _craft_uc_s(hw, cfg, surrogate, p)
-        runs = len(methods) * len(k["views"]) * len(defenses) * seeds
-        parts["attacker"] = _attack_runs_s(hw, cfg, runs, n_tr, n_te)
-        squeezes = sum(1 for d in defenses if d != "none")
-        if squeezes:  # countermeasures applied to train + test of every method, plus notebook 05's survival table
-            parts["countermeasures"] = (squeezes * len(methods) + 4 * len(methods)) * (n_tr + n_te) \
-                * hw.jpeg_ms_per_image / 1000
+    parts.update(_countermeasure_parts(hw, work, n_tr, n_te))
     return {"seconds": round(sum(parts.values()), 1), "parts": {a: round(b, 1) for a, b in parts.items()},
-            "hardware": hw.name, "measured": hw.measured}
+            "hardware": hw.name, "measured": hw.measured, "surrogate": surrogate, "attacker_runs": runs}
 
 
-def estimate_profile(profile: str, gpu: str | None = "t4") -> dict:
+def estimate_profile(profile: str, gpu: str | None = "t4", clip: bool | None = None) -> dict:
     """:func:`estimate_notebook` for every notebook at its defaults under ``profile`` on ``gpu`` (a
     :data:`HARDWARE` key or a CUDA device name; ``cpu`` for the CPU). Returns a JSON-ready dict with
-    ``seconds`` per notebook, the parts, and where the throughputs come from."""
-    from .notebooks import PROFILES
-
+    ``seconds`` per notebook, the parts, the surrogate each is costed with, and where the throughputs come from."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
     hw = hardware_for(gpu)
-    res = {n: estimate_notebook(n, PROFILES[profile], hw) for n in NOTEBOOK_KNOBS}
+    res = {n: estimate_notebook(n, PROFILES[profile], hw, clip=clip) for n in NOTEBOOKS}
     return {"profile": profile, "hardware": hw.name, "measured": hw.measured, "source": hw.source,
-            "seconds": {n: r["seconds"] for n, r in res.items()}, "parts": {n: r["parts"] for n, r in res.items()}}
+            "seconds": {n: r["seconds"] for n, r in res.items()}, "parts": {n: r["parts"] for n, r in res.items()},
+            "surrogate": {n: r["surrogate"] for n, r in res.items()},
+            "attacker_runs": {n: r["attacker_runs"] for n, r in res.items()}}
 
 
 def describe(est: dict) -> str:
@@ -265,3 +317,70 @@ def describe(est: dict) -> str:
 def hardware_table() -> list[dict]:
     """Every :data:`HARDWARE` entry as a dict (for docs and the CLI)."""
     return [asdict(h) for h in HARDWARE.values()]
+
+
+def measured_times(path: str | os.PathLike | None = None) -> dict | None:
+    """The stored measured run (:data:`MEASURED_TIMES`), or ``None`` outside a checkout."""
+    p = Path(path) if path else MEASURED_TIMES
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+#: (profile, hardware key, CLIP weights expected) of each column of :func:`markdown_table`.
+TABLE_COLUMNS = (("gpu-class", "t4", True), ("gpu-class", "a100", True), ("gpu-paper", "t4", True),
+                 ("gpu-paper", "a100", True), ("cpu-quick", "cpu", False))
+
+
+def _seconds(s: float) -> str:
+    return f"{s:,.0f}"
+
+
+def _measured_cells(name: str, measured: dict) -> list[str]:
+    """The measured columns of one notebook: its reference time (CPU or wall seconds) and the model's estimate
+    for the plan that ran then (``work``) divided by it."""
+    run = measured.get("notebooks", {}).get(name)
+    if not run:
+        return ["—", "—"]
+    ref = measured.get("reference", "seconds")
+    model = estimate_notebook(name, PROFILES[measured.get("profile", "cpu-quick")], "cpu", clip=False,
+                              **run.get("work", {}))["seconds"]
+    return [_seconds(run[ref]), f"{model / run[ref]:.2f}"]
+
+
+def markdown_table(measured: dict | None = None) -> str:
+    """The estimates table of docs/gpu.md (seconds per notebook, one column per :data:`TABLE_COLUMNS` entry),
+    with the measured ``cpu-quick`` run (:func:`measured_times`) beside the model when given: its reference time
+    and the model's estimate for the plan that ran divided by it. GPU columns assume CLIP weights download
+    (Colab); the ``cpu-quick`` column is costed offline (notebook 02 on its fallback surrogate), as CI runs it."""
+    est = {(pr, hw): estimate_profile(pr, hw, clip=c)["seconds"] for pr, hw, c in TABLE_COLUMNS}
+    head = [f"`{pr}` on {hw}" for pr, hw, _ in TABLE_COLUMNS]
+    if measured:
+        what = "CPU s" if measured.get("reference") == "cpu_seconds" else "s"
+        head += [f"`cpu-quick` measured ({what}, {measured.get('commit', '?')})", "model / measured"]
+    lines = ["| notebook | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    for n in NOTEBOOKS:
+        row = [_seconds(est[(pr, hw)][n]) for pr, hw, _ in TABLE_COLUMNS]
+        if measured:
+            row += _measured_cells(n, measured)
+        lines.append(f"| `{n}` | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def hardware_markdown_table() -> str:
+    """The throughputs table of docs/gpu.md (images/s) from :data:`HARDWARE`."""
+    lines = ["| hardware | source | EfficientNet-Lite0 fwd / fwd+bwd | CLIP RN50 fwd / fwd+bwd | small CNN | "
+             "ResNet-18 ¼ | ResNet-18 | min side | cost ∝ side^k |", "|---|---|---|---|---|---|---|---|---|"]
+    def num(x: float) -> str:
+        return f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
+
+    for key, h in HARDWARE.items():
+        src = "measured, calibrated" if h.measured else "**assumed**"
+        f, b, a = h.surrogate_fwd_224, h.surrogate_fwdbwd_224, h.attacker_train_32
+        lines.append(f"| `{key}` | {src} | {num(f['imagenet'])} / {num(b['imagenet'])} | "
+                     f"{num(f['clip:RN50'])} / {num(b['clip:RN50'])} | {num(a['small-cnn'])} | "
+                     f"{num(a['resnet18-quarter'])} | {num(a['resnet18'])} | {h.min_side} | {h.side_exponent:g} |")
+    c = HARDWARE["cpu"]
+    lines += ["", f"Host CPU work (all hardware): K-means {c.kmeans_s_10k:g} s at N = 10k, p = 10, n_init = 10; "
+              f"t-SNE {c.tsne_fixed_s:g} s + {c.tsne_s_10k:g} s × (N log N at N = 10k); JPEG / grayscale {c.jpeg_ms_per_image:g} ms and PSNR + SSIM "
+              f"{c.quality_ms_per_image:g} ms per 32-px image; start-up {c.startup_s:g} s per notebook on the CPU, "
+              f"{HARDWARE['t4'].startup_s:g} s on a GPU; CIFAR-10 download {c.download_s['cifar10']:g} s (assumed)."]
+    return "\n".join(lines)

@@ -26,11 +26,13 @@ from tqdm.auto import tqdm
 
 from ..cluster import Clustering, extract_features, fit_clusters
 from ..data import ImageSet, atomic_write_bytes
+from ..precision import optimizer_step, uc_grad_scaler
 from ..surrogates import Surrogate
 from .base import Perturbation, check_eps, resize_delta
 from .patterns import DeltaField, GeneratorField, seeded_generator
 
-__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "uc_step", "auto_max_batch", "PARAMS"]
+__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "uc_step", "official_step", "auto_max_batch",
+           "PARAMS"]
 
 PARAMS = ("lowfreq", "pixel", "generator")
 
@@ -62,8 +64,30 @@ def auto_max_batch(device: str | torch.device, resolution: int, budget_fraction:
     return max(8, int(budget_fraction * free / per_image))
 
 
+def _scaled_backward(loss: torch.Tensor, scaler: "torch.amp.GradScaler | None") -> None:
+    """``loss.backward()``, through ``scaler`` when given (a disabled scaler returns the loss itself)."""
+    (loss if scaler is None else scaler.scale(loss)).backward()
+
+
+def _chunked_input_grad(delta: torch.Tensor, n: int, max_batch: int, chunk_loss, scaler) -> float:
+    """Accumulate the gradient of a batch-mean loss over ``n`` images in chunks of at most ``max_batch``:
+    each chunk's loss (``chunk_loss(d, slice)``, a mean over its images, weighted here by its share of the batch)
+    is backpropagated to a detached copy ``d`` of ``delta``; the summed gradient then goes through ``delta``'s
+    graph (the δ field or generator) in one backward pass. Returns the (unscaled) batch loss."""
+    d = delta.detach().requires_grad_(True)
+    total = 0.0
+    for s in range(0, n, max_batch):  # each chunk's graph is freed by its backward: one chunk in memory at a time
+        sl = slice(s, min(n, s + max_batch))
+        part = chunk_loss(d, sl) * ((sl.stop - s) / n)
+        _scaled_backward(part, scaler)
+        total += float(part.detach())
+    delta.backward(d.grad)
+    return total
+
+
 def uc_step(field: torch.nn.Module, surrogate: Surrogate, x: torch.Tensor, anchors: torch.Tensor, b: int,
-            size: tuple[int, int], max_batch: int | None = None) -> float:
+            size: tuple[int, int], max_batch: int | None = None,
+            scaler: "torch.amp.GradScaler | None" = None) -> float:
     """Forward + backward of one UC step; leaves the gradient in ``field``'s parameters, returns the loss.
 
     x: [0,1] (p·b)×3×H×W on the surrogate's device, b images of each cluster in cluster order;
@@ -72,34 +96,48 @@ def uc_step(field: torch.nn.Module, surrogate: Surrogate, x: torch.Tensor, ancho
     chunk's gradient with respect to δ is accumulated (weighted by its share of the batch), then pushed
     through the field in one backward pass. Mathematically the same gradient as one pass; in floating point
     the sums run in another order (differences at float32 rounding). Under CUDA autocast the forward runs in
-    :func:`ucs_lite.precision.autocast_dtype`; float16 losses are scaled to avoid underflow."""
-    from ..precision import autocast_dtype
-
+    :func:`ucs_lite.precision.autocast_dtype`; with a ``scaler`` (:func:`ucs_lite.precision.uc_grad_scaler`)
+    the gradient left in ``field`` is multiplied by its scale, which
+    :func:`ucs_lite.precision.optimizer_step` removes (skipping a step whose gradient is not finite)."""
     n = x.shape[0]
-    # float16 gradients of small losses underflow: a static loss scale, undone before the optimiser step
-    scale = 1024.0 if autocast_dtype(x.device) == torch.float16 else 1.0
     delta = resize_delta(field(), size)                    # p×3×H×W
     target = anchors.repeat_interleave(b, 0)               # (p·b)×D
     if max_batch is None or n <= max_batch:
         loss = uc_loss(surrogate.encode((x + delta.repeat_interleave(b, 0)).clamp(0, 1)), target)
-        if scale == 1.0:
-            loss.backward()
-        else:
-            (loss * scale).backward()
-            for q in field.parameters():
-                if q.grad is not None:
-                    q.grad.div_(scale)
+        _scaled_backward(loss, scaler)
         return float(loss.detach())
-    d = delta.detach().requires_grad_(True)
-    total = 0.0
-    for s in range(0, n, max_batch):  # each chunk's graph is freed by its backward: one chunk in memory at a time
-        sl = slice(s, min(n, s + max_batch))
-        xd = (x[sl] + d.repeat_interleave(b, 0)[sl]).clamp(0, 1)
-        part = uc_loss(surrogate.encode(xd), target[sl]) * ((sl.stop - s) / n)
-        (part * scale).backward()
-        total += float(part.detach())
-    delta.backward(d.grad / scale)
-    return total
+
+    def chunk_loss(d: torch.Tensor, sl: slice) -> torch.Tensor:
+        return uc_loss(surrogate.encode((x[sl] + d.repeat_interleave(b, 0)[sl]).clamp(0, 1)), target[sl])
+
+    return _chunked_input_grad(delta, n, max_batch, chunk_loss, scaler)
+
+
+def official_step(gen: torch.nn.Module, surrogate: Surrogate, x: torch.Tensor, target: torch.Tensor,
+                  noise_size: int, max_batch: int | None = None,
+                  scaler: "torch.amp.GradScaler | None" = None) -> float:
+    """Forward + backward of one step of the released schedule: the batch ``x`` ([0,1] B×3×H×W) resized to
+    ``noise_size``², plus the generator's δ, towards one ``target`` feature (D); leaves the (scaled, see
+    :func:`uc_step`) gradient in ``gen``'s parameters and returns the loss. With ``max_batch`` < B the batch is
+    resized and encoded in chunks (gradients accumulated as in :func:`uc_step`: the same gradient up to
+    summation order), so peak memory follows the chunk, not the batch."""
+    n = x.shape[0]
+
+    def resized(sl: slice) -> torch.Tensor:
+        return F.interpolate(x[sl], size=(noise_size, noise_size), mode="bilinear", align_corners=False)
+
+    delta = gen()                                          # 1×3×S×S
+    if max_batch is None or n <= max_batch:
+        feats = surrogate.encode((resized(slice(None)) + delta).clamp(0, 1))
+        loss = uc_loss(feats, target.expand_as(feats))
+        _scaled_backward(loss, scaler)
+        return float(loss.detach())
+
+    def chunk_loss(d: torch.Tensor, sl: slice) -> torch.Tensor:
+        feats = surrogate.encode((resized(sl) + d).clamp(0, 1))
+        return uc_loss(feats, target.expand_as(feats))
+
+    return _chunked_input_grad(delta, n, max_batch, chunk_loss, scaler)
 
 
 def _batch_indices(members: list[np.ndarray], b: int, rng: np.random.Generator) -> np.ndarray:
@@ -182,6 +220,7 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     lr = lr if lr is not None else (1e-3 if param == "generator" else 0.05)
     opt = torch.optim.Adam(field.parameters(), lr=lr, weight_decay=5e-4 if param == "generator" else 0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+    scaler = uc_grad_scaler(dev)  # disabled (a plain step) unless CUDA runs in float16
     losses: list[float] = []
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
@@ -199,6 +238,8 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
                              "delete it to start over, or drop --resume")
         field.load_state_dict(state["field"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
         start, losses = state["step"], state["losses"]
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
     old_res = surrogate.resolution
     if craft_resolution:
         surrogate.resolution = int(craft_resolution)
@@ -210,13 +251,14 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
             idx = _batch_indices(members, batch_per_cluster, rng)
             x = x_all[torch.from_numpy(idx)].to(dev).float().div_(255)
             opt.zero_grad(set_to_none=True)
-            loss = uc_step(field, surrogate, x, anchors[targets], batch_per_cluster, (h, w), chunk)
-            opt.step()
+            loss = uc_step(field, surrogate, x, anchors[targets], batch_per_cluster, (h, w), chunk, scaler)
+            optimizer_step(scaler, opt)
             sched.step()
             losses.append(loss)
             if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 _save_checkpoint(ckpt, {"step": step + 1, "field": field.state_dict(), "opt": opt.state_dict(),
-                                        "sched": sched.state_dict(), "losses": losses, "config": config})
+                                        "sched": sched.state_dict(), "losses": losses, "config": config,
+                                        "scaler": scaler.state_dict()})
     finally:
         surrogate.resolution = old_res
     with torch.no_grad():
@@ -235,7 +277,7 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
                       seed: int = 0, epochs: int = 50, batch_size: int = 256, noise_size: int = 224,
                       lr: float = 1e-4, offset: int = 1, feature_mode: str = "none", ngf: int = 64, n_blocks: int = 6,
                       clustering: Clustering | None = None, max_images: int | None = None,
-                      progress: bool = True) -> Perturbation:
+                      max_batch: int | None = None, progress: bool = True) -> Perturbation:
     """The authors' released schedule: for k = 0..p-1 in turn, a fresh ResNet generator (64 channels,
     6 blocks) fed a fixed uniform seed image of ``noise_size``² is trained for ``epochs`` epochs over
     *all* training images (Adam ``lr``, weight decay 5e-4, cosine to 1e-6), δ_k = clamp(G_k(z), ±ε),
@@ -245,7 +287,14 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
 
     Not in the released code: ``max_images`` = M trains each generator on its own random subsample of
     min(M, N) images (drawn once per generator, seeded), so the cost, p × epochs × min(M, N) passes, stops
-    growing with N; ``epochs=0`` gives the untrained generators' δ (no optimisation)."""
+    growing with N; ``epochs=0`` gives the untrained generators' δ (no optimisation).
+
+    ``max_batch``: most images per surrogate pass; each batch of ``batch_size`` images at ``noise_size``² is
+    encoded in chunks of at most this many (:func:`official_step`; same δ up to float rounding). ``None``:
+    :func:`auto_max_batch` at the larger of ``noise_size`` and the surrogate's resolution (no limit on a CPU,
+    the memory budget on CUDA). Precision and loss
+    scaling come from :mod:`ucs_lite.precision` (autocast in the surrogate,
+    :func:`~ucs_lite.precision.uc_grad_scaler`)."""
     eps = check_eps(eps)
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -263,10 +312,13 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
     deltas, losses = [], []
     steps_per_epoch = (m + batch_size - 1) // batch_size
+    # memory per image follows the larger of the two sides an image has on the way: noise_size and the surrogate's
+    chunk = max_batch if max_batch is not None else auto_max_batch(dev, max(noise_size, surrogate.resolution))
     for k in range(p):
         pool = (np.arange(n) if m == n
                 else np.sort(np.random.default_rng([seed, k, 7919]).choice(n, size=m, replace=False)))
         gen = seeded_generator(k, seed, noise_size, eps, ngf=ngf, n_blocks=n_blocks).to(dev)
+        scaler = uc_grad_scaler(dev)  # disabled (a plain step) unless CUDA runs in float16
         opt = torch.optim.Adam(gen.parameters(), lr=lr, weight_decay=5e-4)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * steps_per_epoch), eta_min=1e-6)
         target = anchors[(k + offset) % p]
@@ -274,14 +326,10 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
             order = pool[np.random.default_rng([seed, k, epoch]).permutation(m)]
             for s in range(0, m, batch_size):
                 x = x_all[torch.from_numpy(order[s:s + batch_size])].to(dev).float().div_(255)
-                x = F.interpolate(x, size=(noise_size, noise_size), mode="bilinear", align_corners=False)
-                feats = surrogate.encode((x + gen()).clamp(0, 1))
-                loss = uc_loss(feats, target.expand_as(feats))
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                losses.append(official_step(gen, surrogate, x, target, noise_size, chunk, scaler))
+                optimizer_step(scaler, opt)
                 sched.step()
-                losses.append(float(loss.detach()))
         with torch.no_grad():
             deltas.append(gen().clamp(-eps, eps).cpu())
     delta = torch.cat(deltas).numpy()

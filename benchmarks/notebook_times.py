@@ -1,0 +1,83 @@
+"""Time every notebook at the ``cpu-quick`` profile, each from a cold cache, and store the result that
+tests/test_estimate.py checks the time model (``ucs_lite.estimate``) against.
+
+    python benchmarks/notebook_times.py                # all notebooks -> benchmarks/results/notebook_times.json
+    python benchmarks/notebook_times.py 00 03 --out runs/times.json
+
+Per notebook: wall seconds, the kernel's CPU seconds (user + system of the papermill kernel, read from the
+rusage of the process that ran it: the kernel is its waited-for child), the load average before and after, and
+the plan it ran (``ucs_lite.profiles.NOTEBOOK_WORK`` at that commit), so the model can be checked against the
+workload that was timed even after a notebook changes. On a shared machine wall time grows with the other jobs'
+load; CPU seconds hardly do, which is why the file's ``reference`` says which of the two the test compares with.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ucs_lite.profiles import NOTEBOOK_WORK, NOTEBOOKS  # noqa: E402  (torch-free)
+
+RUNNER = ("import json, sys; from ucs_lite.notebooks import run_notebooks; "
+          "s = run_notebooks([sys.argv[1]], out_root=sys.argv[2]); "
+          "json.dump(s['notebooks'][0], open(sys.argv[3], 'w'), default=str)")
+
+
+def commit() -> str:
+    """The checked-out commit, with ``+dirty`` when the working tree differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return head.strip() + ("+dirty" if dirty else "")
+
+
+def time_notebook(name: str, work_dir: Path) -> dict:
+    """Run notebook ``name`` in a subprocess with its own empty cache; wall and CPU seconds of that run."""
+    env = {**os.environ, "UCS_LITE_CACHE": str(work_dir / f"cache-{name}"), "HF_HUB_OFFLINE": "1"}
+    out = work_dir / f"{name}.json"
+    load_before = os.getloadavg()
+    t0 = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, name, str(work_dir / "runs"), str(out)], cwd=ROOT, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.time() - t0
+    run = json.loads(out.read_text()) if out.is_file() else {"ok": False, "error": f"exit status {status}"}
+    return {"ok": bool(run.get("ok")) and status == 0, "seconds": round(wall, 1),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            "surrogate_used": run.get("numbers", {}).get("surrogate_used", NOTEBOOK_WORK[name].get("surrogate")),
+            "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
+            "work": NOTEBOOK_WORK[name], "error": run.get("error")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "notebook_times.json"))
+    a = ap.parse_args(argv)
+    names = [n for n in NOTEBOOKS if not a.names or any(n.startswith(p) for p in a.names)]
+    import torch  # only for the thread count the notebooks will use
+
+    with tempfile.TemporaryDirectory() as tmp:
+        notebooks = {}
+        for n in names:
+            print(f"[notebook_times] {n} ...", file=sys.stderr, flush=True)
+            notebooks[n] = time_notebook(n, Path(tmp))
+            print(f"[notebook_times] {n}: {notebooks[n]['seconds']} s wall, {notebooks[n]['cpu_seconds']} s CPU",
+                  file=sys.stderr, flush=True)
+    result = {"profile": "cpu-quick", "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "threads": int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads()),
+              "cores": os.cpu_count(), "reference": "cpu_seconds", "notebooks": notebooks}
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(a.out)
+    return 0 if all(r["ok"] for r in notebooks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
