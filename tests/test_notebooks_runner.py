@@ -2,12 +2,16 @@
 seconds; the notebooks themselves run under ``pytest --nbval-lax notebooks/``."""
 import json
 
+from pathlib import Path
+
 import nbformat
 import numpy as np
 import pytest
 
 from ucs_lite import notebooks as nbmod
 from ucs_lite import viz
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write_nb(path, cells):
@@ -87,18 +91,150 @@ def test_repository_notebooks_are_parameterised_and_stripped():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code[0].metadata.get("tags", []), p.name
         declared = pm.inspect_notebook(str(p))
-        assert declared["device"]["default"] == '"auto"' and declared["profile"]["default"] == '"cpu-quick"', p.name
+        assert declared["device"]["default"] == '"auto"' and declared["profile"]["default"] == '"auto"', p.name
+        assert "overrides" in declared and "strict_checks" in declared, p.name
         assert all(not c.outputs and c.execution_count is None for c in code), f"{p.name} has outputs"
         assert "colab.research.google.com" in nb.cells[0].source, p.name
         assert "UCS_LITE_SOURCE" in code[1].source and "pip" in code[1].source, p.name
 
 
+def _markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_repository_notebooks_teach_and_check_in_one_place():
+    """Objectives, predict-before-you-run questions, a summary, 3-5 exercises with collapsible answers, and the
+    instructors' checks in one nb.finish cell at the end; the knobs are passed explicitly."""
+    for p in nbmod.find_notebooks():
+        nb = nbformat.read(p, as_version=4)
+        text = _markdown(nb)
+        assert "**What you will learn**" in nb.cells[0].source, p.name
+        objectives = [l for l in nb.cells[0].source.split("**What you will learn**")[1].split("\n\n")[1].splitlines()
+                      if l[:2] in ("1.", "2.", "3.", "4.")]
+        assert len(objectives) == 3, (p.name, objectives)
+        assert "**Predict before you run.**" in text, p.name
+        assert "\n## Summary" in "\n" + text and "\n## Exercises" in "\n" + text, p.name
+        exercises = text.split("## Exercises")[1].split("\n## ")[0]
+        assert 3 <= exercises.count("<details><summary>Answer</summary>") <= 5, p.name
+        heads = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "markdown"]
+        assert heads.index("## For instructors: checks") == len(heads) - 1, p.name
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert "nb.finish(" in code[-1] and sum("nb.finish(" in c for c in code) == 1, p.name
+        assert not any("viz.record(" in c or "measured = (" in c for c in code), p.name
+        assert "nb.resolve(profile, overrides," in "".join(code), p.name
+    nb05 = nbformat.read(nbmod.NOTEBOOK_DIR / "05_countermeasures.ipynb", as_version=4)
+    assert "## Countermeasure-robust patterns (added by the countermeasure study)" in _markdown(nb05)
+    nb00 = _markdown(nbformat.read(nbmod.NOTEBOOK_DIR / "00_quickstart.ipynb", as_version=4))
+    for term in ("peak vs final", "chance", "removed", "PSNR", "SSIM", "purity", "NMI", "completeness", "shortcut"):
+        assert f"**{term}**" in nb00, term
+
+
+def test_label_free_story_is_gen_cluster_beside_uc():
+    import papermill as pm
+
+    for name in ("04_label_agnostic_evaluation", "05_countermeasures"):
+        methods = pm.inspect_notebook(str(nbmod.NOTEBOOK_DIR / f"{name}.ipynb"))["methods"]["default"]
+        assert '"gen-cluster"' in methods and '"uc"' in methods, name
+    for name in ("00_quickstart", "03_crafting_cluster_noise"):
+        src = "".join(c.source for c in nbformat.read(nbmod.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4).cells)
+        assert '"gen-cluster"' in src and '"uc"' in src, name
+
+
 def test_resolve_profiles():
     cfg = nbmod.resolve("cpu-quick", epochs=None, data="shared")
-    assert cfg == {"epochs": nbmod.PROFILES["cpu-quick"]["epochs"], "data": "shared"}
+    assert cfg["epochs"] == nbmod.PROFILES["cpu-quick"]["epochs"] and cfg["data"] == "shared"
+    assert {k: cfg[k] for k in nbmod.PROFILES["cpu-quick"] if k != "data"} == \
+        {k: v for k, v in nbmod.PROFILES["cpu-quick"].items() if k != "data"}
+    assert cfg["profile"] == "cpu-quick" and cfg["device"] == "cpu" and cfg["precision"] == "cpu"
     assert nbmod.resolve("gpu-paper", model=None)["model"] == "resnet18"
+    cfg = nbmod.resolve("cpu-quick", {"epochs": 2}, p=20, methods=["clean", "uc"])
+    assert cfg["epochs"] == 2 and cfg["p"] == 20 and cfg["methods"] == ["clean", "uc"]
     with pytest.raises(ValueError, match="unknown profile"):
         nbmod.resolve("tpu", epochs=1)
+    with pytest.raises(ValueError, match="not profile values"):
+        nbmod.resolve("cpu-quick", {"epoch": 2})
+
+
+def test_auto_profile_follows_the_device(monkeypatch):
+    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cuda:0", "gpu": "Tesla T4"})
+    assert nbmod.pick_profile("auto") == "gpu-class"
+    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    assert nbmod.pick_profile("auto") == "cpu-quick" and nbmod.resolve("auto")["profile"] == "cpu-quick"
+    assert nbmod.pick_profile("gpu-paper") == "gpu-paper"
+
+
+def test_claims_apply_compares_every_knob(monkeypatch):
+    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    measured = nbmod.measured_setup(p=10, seed=nbmod.one_of(*range(5)), methods=["clean", "uc"])
+    cfg = nbmod.resolve("cpu-quick", {}, p=10, seed=3, methods=["clean", "uc"])
+    assert nbmod.claims_apply(cfg, measured) == (True, [])
+    assert nbmod.claims_apply(nbmod.resolve("cpu-quick", {"seeds": [4]}, p=10, seed=3, methods=["clean", "uc"]),
+                              measured)[0]
+    for change in ({"seed": 5}, {"p": 20}, {"methods": ["uc"]}, {"epochs": 2}, {"data": "shared"},
+                   {"device": "cuda"}, {"precision": "cuda-bfloat16"}, {"profile": "gpu-class"},
+                   {"seeds": [0, 1]}, {"unmeasured_knob": 1}):
+        enforce, why = nbmod.claims_apply({**cfg, **change}, measured)
+        assert not enforce and len(why) == 1 and why[0].startswith(next(iter(change))), (change, why)
+    assert nbmod.claims_apply({**cfg, "p": 20}, measured, strict=True)[0]
+    assert not nbmod.claims_apply(cfg, measured, strict=False)[0]
+    assert not nbmod.claims_apply(nbmod.resolve("gpu-class", p=10, seed=3, methods=["clean", "uc"]), measured)[0]
+
+
+def test_finish_enforces_only_at_the_measured_configuration(monkeypatch, capsys):
+    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    measured = nbmod.measured_setup(p=10)
+    cfg = nbmod.resolve("cpu-quick", p=10)
+    c = nbmod.Claims()
+    c.at_least(0.1, 0.2, "fails where measured")
+    with pytest.raises(AssertionError, match="fails where measured"):
+        nbmod.finish(c, cfg, measured, numbers={"x": 1})
+    assert viz.recorded()["x"] == 1
+    c = nbmod.Claims()
+    c.at_least(0.1, 0.2, "fails elsewhere")
+    assert nbmod.finish(c, {**cfg, "epochs": 2}, measured) == "0/1 hold"
+    out = capsys.readouterr().out
+    assert "epochs=2 (measured at 12)" in out and "reported, not enforced" in out
+    c = nbmod.Claims()
+    c.at_least(0.3, 0.2, "holds")
+    c.at_most(0.5, 0.4, "a reported claim may fail", reported=True)
+    assert nbmod.finish(c, cfg, measured) == "1/1 hold"  # reported claims never fail the notebook
+    assert "never enforced" in capsys.readouterr().out
+    assert viz.recorded()["reported_margins"] == {"a reported claim may fail": -0.1}
+
+
+def test_stored_benchmarks_ship_with_the_package(monkeypatch, tmp_path):
+    """Every stored result a notebook draws is in ucs_lite/assets/results/ (what a wheel carries), identical to
+    benchmarks/results/, and nb.stored_benchmark reads it when the checkout's benchmarks/ dir is absent."""
+    import re
+
+    names = set()
+    for p in nbmod.find_notebooks():
+        src = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
+        names |= set(re.findall(r'stored_benchmark\("([^"]+)"\)', src))
+    assert names >= {"granularity", "granularity_cifar10", "purity"}
+    monkeypatch.setattr(nbmod, "CHECKOUT_RESULTS", tmp_path / "no-checkout" / "benchmarks" / "results")
+    for name in sorted(names):
+        shipped = nbmod.RESULTS_ASSETS / f"{name}.json"
+        assert shipped.read_bytes() == (ROOT / "benchmarks" / "results" / f"{name}.json").read_bytes(), \
+            f"{shipped} differs from benchmarks/results/{name}.json: copy it again"
+        assert nbmod.stored_benchmark(name) is not None, name
+    assert nbmod.stored_benchmark("no_such_result") is None
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"assets/results/*.json"' in pyproject
+
+
+def test_run_notebooks_folds_profile_values_into_overrides(tmp_path):
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _write_nb(d / "00_knobs.ipynb", [
+        ("p = 10\noverrides = {}", ["parameters"]),
+        ("from ucs_lite import viz\nviz.record('overrides', overrides)\nviz.record('p', p)", None),
+    ])
+    s = nbmod.run_notebooks(None, params={"epochs": 2, "p": 4, "n_images": 9}, out_root=tmp_path / "runs",
+                            notebook_dir=d, progress=False)
+    r = s["notebooks"][0]
+    assert r["ok"] and r["numbers"] == {"overrides": {"epochs": 2}, "p": 4}
+    assert r["ignored_params"] == ["n_images"]
 
 
 def test_get_surrogate_falls_back_and_says_so(capsys):

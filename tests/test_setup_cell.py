@@ -30,7 +30,7 @@ PRELUDE = textwrap.dedent('''
 
 def _setup_code(notebook: str = "00_quickstart") -> str:
     nb = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))
-    src = nb["cells"][set_setup_cell.SETUP_INDEX]["source"]
+    src = set_setup_cell.setup_cell(nb)["source"]
     src = src if isinstance(src, str) else "".join(src)
     assert set_setup_cell.END in src, "the setup cell is not the generated one (run tools/set_setup_cell.py)"
     return src.split(set_setup_cell.END)[0]
@@ -90,7 +90,10 @@ INSTALL_AND_IMPORT = '''
 install_ucs_lite(UCS_LITE_SOURCE, target=TARGET, pip_args=["--no-build-isolation"])
 import ucs_lite, ucs_lite.data as D
 b = D.load("sample")
-print(json.dumps({"file": ucs_lite.__file__, "sample": str(D.SAMPLE_PATH), "n": len(b.train)}))
+import ucs_lite.notebooks as N  # the stored results the notebooks draw come with the package, not a checkout
+assert not N.CHECKOUT_RESULTS.is_dir(), N.CHECKOUT_RESULTS
+stored = {n: N.stored_benchmark(n) is not None for n in ("granularity", "granularity_cifar10", "purity")}
+print(json.dumps({"file": ucs_lite.__file__, "sample": str(D.SAMPLE_PATH), "n": len(b.train), "stored": stored}))
 '''
 
 
@@ -102,6 +105,7 @@ def _install(source: str, tmp: Path) -> dict:
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert Path(out["file"]).resolve().is_relative_to(target.resolve()), out
     assert Path(out["sample"]).resolve().is_relative_to(target.resolve()) and out["n"] == 4000, out
+    assert all(out["stored"].values()), out
     return out
 
 
@@ -131,3 +135,14 @@ def test_no_placeholder_url_in_the_repository():
 
 def test_notebooks_carry_the_generated_setup_cell():
     assert set_setup_cell.main(["--check"]) == 0
+
+
+def test_setup_cell_is_collapsed_for_students():
+    """Colab shows the form title only (cellView form), JupyterLab hides the source; the code still runs."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cell = set_setup_cell.setup_cell(nb)
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        assert src.splitlines()[0] == set_setup_cell.TITLE == "#@title Setup", path.name
+        assert cell["metadata"].get("cellView") == "form", path.name
+        assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, path.name

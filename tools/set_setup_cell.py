@@ -9,6 +9,10 @@ a git URL, a local checkout or a wheel / sdist path, with ``pip --no-deps`` for 
 missing light dependencies after it, under a constraint that keeps the runtime's torch / torchvision. Below
 the generated part each notebook keeps its own lines (``import numpy as np``, ``nb.setup(device)``, ...).
 
+The cell is collapsed for students: its first line is the Colab form title ``#@title Setup`` (with the cell
+metadata ``"cellView": "form"``, Colab shows only the title) and its metadata carries JupyterLab's
+``"jupyter": {"source_hidden": true}``; the code still runs as usual.
+
 It also replaces the "Open in Colab" badge of each notebook's first cell (which pointed at a placeholder
 repository) by a template for one's own fork, and keeps the profile choices in the parameters cell's
 ``profile = ...`` comment current.
@@ -24,9 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 SETUP_INDEX = 2
+TITLE = "#@title Setup"
 BEGIN = "# Setup (written by tools/set_setup_cell.py"
+#: Cell metadata that collapses the setup cell: Colab's form view and JupyterLab's hidden source.
+HIDDEN_METADATA = {"cellView": "form", "jupyter": {"source_hidden": True}}
 END = "# ---- end of the generated setup ----"
-PROFILE_CHOICES = '"cpu-quick" (minutes on 2 CPU cores) | "gpu-class" (≤ 10 min per notebook on a T4) | "gpu-paper"'
+PROFILE_CHOICES = ('"auto" (gpu-class on a CUDA GPU, else cpu-quick) | "cpu-quick" (minutes on 2 CPU cores) | '
+                   '"gpu-class" (≤ 10 min per notebook on a T4) | "gpu-paper"')
 
 #: The one sentence a notebook ends with when ucs_lite is missing and no source is set.
 NO_SOURCE = ("ucs_lite is not installed here: set UCS_LITE_SOURCE (in the setup cell or as an environment variable) "
@@ -91,6 +99,7 @@ def install_ucs_lite(source, target=None, pip_args=()):
 def generated_block(notebook: str) -> str:
     """The generated top of the setup cell for ``notebook`` (its file stem)."""
     return "\n".join([
+        TITLE,
         f"{BEGIN}; rerun that script instead of editing this part).",
         "# Where ucs_lite imports (a checkout with PYTHONPATH set, or an installed ucs_lite) this only imports it.",
         "# Elsewhere, e.g. on a fresh Colab runtime, it installs ucs_lite from UCS_LITE_SOURCE: a git URL such as",
@@ -142,13 +151,26 @@ def _text(cell: dict) -> str:
     return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
 
 
-def updated(nb: dict, name: str) -> dict:
-    """The notebook dict with its setup cell, badge and profile comment brought up to date."""
+def setup_cell(nb: dict) -> dict:
+    """The notebook's setup cell: the code cell carrying the generated block, else cell ``SETUP_INDEX``."""
     cells = nb["cells"]
-    setup = cells[SETUP_INDEX]
+    for c in cells:
+        if c["cell_type"] == "code" and END in _text(c).splitlines():
+            return c
+    return cells[SETUP_INDEX]
+
+
+def updated(nb: dict, name: str) -> dict:
+    """The notebook dict with its setup cell (code and collapsed metadata), badge and profile comment brought up
+    to date."""
+    cells = nb["cells"]
+    setup = setup_cell(nb)
     if setup["cell_type"] != "code":
         raise ValueError(f"{name}: cell {SETUP_INDEX} is not a code cell")
     _set_source(setup, "\n".join([generated_block(name), *notebook_tail(_text(setup))]))
+    meta = setup.setdefault("metadata", {})
+    meta["cellView"] = HIDDEN_METADATA["cellView"]
+    meta.setdefault("jupyter", {}).update(HIDDEN_METADATA["jupyter"])
     # the first cell's Colab badge
     intro = _text(cells[0])
     intro = re.sub(r"^\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)$", badge_line(name), intro, flags=re.M)
@@ -157,7 +179,8 @@ def updated(nb: dict, name: str) -> dict:
     # the parameters cell's profile comment
     params = next(c for c in cells if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", []))
     ptext = _text(params)
-    ptext = re.sub(r'^(profile = "cpu-quick"\s*)#.*$', lambda m: m.group(1) + "# " + PROFILE_CHOICES, ptext, flags=re.M)
+    ptext = re.sub(r'^(profile = "(?:auto|cpu-quick)"\s*)#.*$', lambda m: m.group(1) + "# " + PROFILE_CHOICES, ptext,
+                   flags=re.M)
     _set_source(params, ptext)
     return nb
 

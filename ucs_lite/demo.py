@@ -11,7 +11,7 @@ CIFAR-10 sample, three protected copies —
   our measurements (docs/results.md) —
 
 then one attacker per copy (and one on clean data) that trains with the fine labels and is tested on clean
-images. Notebook 00 makes the same choices (``ucs_lite.notebooks.PROFILES['cpu-quick']``).
+images. Notebook 00 makes the same choices (``ucs_lite.profiles.PROFILES["cpu-quick"]``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from .data import atomic_write_bytes, load
 from . import cache
 from .experiment import protect_all
 from .metrics import removed
-from .notebooks import PROFILES
+from .profiles import PROFILES
 from .surrogates import DEFAULT_SURROGATE, create_surrogate
 
 __all__ = ["DEMO", "DEMO_METHODS", "run_demo", "demo_sentences", "load_reference"]
