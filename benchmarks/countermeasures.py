@@ -38,7 +38,8 @@ from ucs_lite.metrics import removed  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
-from ucs_lite.noise.robust import gen_jpeg_patterns, jpeg_code_patterns, split_patterns  # noqa: E402
+from ucs_lite.noise.robust import (gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
+                                   split_patterns)
 from ucs_lite.noise.uc import cluster_images  # noqa: E402
 from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
 
@@ -62,6 +63,9 @@ CONSTRUCTIONS = {
     "jpeg-code": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed),
     "gen-jpeg": lambda g, s, e, seed: gen_jpeg_patterns(g, s, e, seed),
     "split": lambda g, s, e, seed: split_patterns(g, s, e, seed, share=0.5),
+    # sign of a random code on the five lowest AC coefficients (no DC): every pixel at ±ε, so JPEG keeps the largest
+    # low-frequency amplitude the bound allows (the sign's higher harmonics are what it drops)
+    "jpeg-sign": lambda g, s, e, seed: jpeg_sign_patterns(g, s, e, seed),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }
@@ -114,16 +118,23 @@ def save(out: dict) -> None:
     atomic_write_bytes(OUT, json.dumps(out, indent=1, default=float).encode())
 
 
-def append_run(row: dict) -> None:
-    """Add one run to the stored JSON under an exclusive lock (several ``run`` processes may share the file)."""
+def locked_update(change) -> dict:
+    """Read the stored JSON, apply ``change(out)`` and save it, under an exclusive lock (several ``run`` processes
+    and ``report`` may share the file); returns the saved dict."""
     import fcntl
 
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "countermeasures.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         out = stored()
-        out["runs"].append(row)
+        change(out)
         save(out)
+        return out
+
+
+def append_run(row: dict) -> None:
+    """Add one run to the stored JSON (:func:`locked_update`)."""
+    locked_update(lambda out: out["runs"].append(row))
 
 
 def visibility_rows(base: Bundle, data: str, names) -> list[dict]:
@@ -242,8 +253,7 @@ def report(out: dict) -> str:
     sys.path.insert(0, str(ROOT.parent / "tools"))
     from docs_tables_countermeasures import removed_table
 
-    out["summary"] = summarise(out)
-    save(out)
+    out = locked_update(lambda o: o.__setitem__("summary", summarise(o)))
     md = ["# Countermeasure study (issue 24)", "",
           f"ε = 16/255, one pattern per K-means cluster (p = {P}, default surrogate, standardised features, seed 0) — "
           "the clusters `gen-cluster` uses, so only the pattern changes. Attacker: small CNN, crop+flip, trained from "
@@ -295,9 +305,8 @@ def main() -> None:
     elif a.stage in ("survival", "visibility"):
         base = load_data(a.data)
         rows = (survival_rows if a.stage == "survival" else visibility_rows)(base, a.data, noises)
-        out = stored()
-        out[a.stage] = [r for r in out[a.stage] if not (r["data"] == a.data and r["noise"] in noises)] + rows
-        save(out)
+        locked_update(lambda out: out.__setitem__(a.stage, [r for r in out[a.stage] if not (
+            r["data"] == a.data and r["noise"] in noises)] + rows))
     else:
         print(report(stored()))
 

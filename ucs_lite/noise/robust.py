@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
-           "jpeg_code_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
+           "jpeg_code_patterns", "jpeg_sign_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
 
 #: How many of each block's DCT coefficients (zigzag order: DC, (0,1), (1,0), (2,0), (1,1), (0,2), ...) a robust
 #: pattern uses. At quality 10 the luminance quantisation steps of the first six are 80, 55, 60, 70, 60, 50 (the
@@ -105,6 +105,18 @@ def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     rng = np.random.default_rng(int(seed))
     coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * zigzag_mask(keep)
     return _achromatic(fill_eps(block_idct(coef), eps, quantile), size)
+
+
+def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP) -> np.ndarray:
+    """The sign of a random achromatic code on the lowest ``keep`` zigzag DCT coefficients of each 8×8 block
+    *without* the DC (images carry most of their energy there): every pixel at ±ε, so the low-frequency part JPEG
+    keeps is as large as the bound allows. G×3×H×W within ±ε."""
+    h, w = _grid(size)
+    rng = np.random.default_rng(int(seed))
+    mask = zigzag_mask(keep)
+    mask[0, 0] = False
+    coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * mask
+    return _achromatic(np.where(block_idct(coef) >= 0, eps, -eps), size)
 
 
 def gen_jpeg_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
