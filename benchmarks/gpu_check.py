@@ -36,7 +36,7 @@ from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes  # noqa: E402
 from ucs_lite.surrogates import create_surrogate, resolve_device  # noqa: E402
 
 #: Papermill overrides that make every notebook tiny (each notebook takes the ones it declares).
-TINY = {"profile": "cpu-quick", "data": "sample", "n_train": 200, "n_test": 100, "n_images": 200, "epochs": 1,
+TINY = {"profile": "cpu-quick", "data": "sample", "n_train": 200, "n_test": 100, "n_features": 200, "epochs": 1,
         "steps": 2, "batch_per_cluster": 2, "craft_resolution": 32, "surrogate_resolution": 64, "p": 4,
         "p_values": [2, 4], "projection": "pca", "seeds": [0], "strict_checks": False,
         "surrogate": "imagenet:efficientnet_lite0"}

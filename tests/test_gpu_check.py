@@ -16,10 +16,17 @@ from ucs_lite.notebooks import find_notebooks  # noqa: E402
 
 
 def test_tiny_overrides_are_notebook_parameters():
+    """Every tiny value reaches the notebooks: a declared parameter, or a profile value that run_notebooks folds
+    into the ``overrides`` parameter each notebook declares."""
+    from ucs_lite.profiles import PROFILES
+
     declared = set()
     for p in find_notebooks():
-        declared |= set(pm.inspect_notebook(str(p)))
-    assert set(gpu_check.TINY) <= declared, set(gpu_check.TINY) - declared
+        params = set(pm.inspect_notebook(str(p)))
+        assert "overrides" in params, p.name
+        declared |= params
+    foldable = set().union(*(set(v) for v in PROFILES.values()))
+    assert set(gpu_check.TINY) <= declared | foldable, set(gpu_check.TINY) - declared - foldable
 
 
 @pytest.mark.slow
