@@ -20,6 +20,8 @@ from ucs_lite.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+from test_reliability import assert_one_line_error, cli  # noqa: E402
+
 TINY = ["--surrogate", "tiny", "--device", "cpu", "--quiet"]
 
 
@@ -42,21 +44,8 @@ def photo_folder(root: Path, n: int = 4, size: int = 24) -> Path:
     return src
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    """``ucs-lite ARGS`` in-process: (exit code, stdout, stderr)."""
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code: int, err: str, *needles: str) -> str:
-    """Exit 2 and exactly one ``ucs-lite: error: ...`` line on stderr holding every needle."""
-    assert code == 2, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ucs-lite: error: "), err
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
-    return lines[0]
+# one in-process CLI runner and one-line-error check for the CLI tests (tests/test_reliability.py)
+run, one_line_error = cli, assert_one_line_error
 
 
 @pytest.fixture
