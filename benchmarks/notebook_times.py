@@ -3,6 +3,11 @@ tests/test_estimate.py checks the time model (``ucs_lite.estimate``) against.
 
     python benchmarks/notebook_times.py                # all notebooks -> benchmarks/results/notebook_times.json
     python benchmarks/notebook_times.py 00 03 --out runs/times.json
+    python benchmarks/notebook_times.py --claims       # also keep the executed runs as claims runs (seed 0)
+
+With ``--claims`` the executed notebooks are kept under ``runs/claims-t<threads>/<commit>/`` with the
+parameters ``benchmarks/claims.py run`` gives seed 0 (``seed 0, seeds [0]``, the defaults), so one quiet,
+cold run serves both the time model and the claims table (``benchmarks/claims.py table``).
 
 Per notebook: wall seconds, the kernel's CPU seconds (user + system of the papermill kernel, read from the
 rusage of the process that ran it: the kernel is its waited-for child), the load average before and after, and
@@ -27,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from ucs_lite.profiles import NOTEBOOK_WORK, NOTEBOOKS  # noqa: E402  (torch-free)
 
 RUNNER = ("import json, sys; from ucs_lite.notebooks import run_notebooks; "
-          "s = run_notebooks([sys.argv[1]], out_root=sys.argv[2]); "
+          "s = run_notebooks([sys.argv[1]], params=json.loads(sys.argv[4]), out_root=sys.argv[2]); "
           "json.dump(s['notebooks'][0], open(sys.argv[3], 'w'), default=str)")
 
 
@@ -39,13 +44,16 @@ def commit() -> str:
     return head.strip() + ("+dirty" if dirty else "")
 
 
-def time_notebook(name: str, work_dir: Path) -> dict:
-    """Run notebook ``name`` in a subprocess with its own empty cache; wall and CPU seconds of that run."""
+def time_notebook(name: str, work_dir: Path, runs_dir: Path | None = None, params: dict | None = None) -> dict:
+    """Run notebook ``name`` in a subprocess with its own empty cache (under ``work_dir``); wall and CPU seconds.
+
+    The executed notebook goes to ``runs_dir/<stamp>/`` (default: ``work_dir/runs``), run with ``params``."""
     env = {**os.environ, "UCS_LITE_CACHE": str(work_dir / f"cache-{name}"), "HF_HUB_OFFLINE": "1"}
     out = work_dir / f"{name}.json"
     load_before = os.getloadavg()
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, name, str(work_dir / "runs"), str(out)], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, name, str(runs_dir or work_dir / "runs"), str(out),
+                             json.dumps(params or {})], cwd=ROOT, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.time() - t0
     run = json.loads(out.read_text()) if out.is_file() else {"ok": False, "error": f"exit status {status}"}
@@ -60,19 +68,30 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="notebook names or prefixes (default: all)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "notebook_times.json"))
+    ap.add_argument("--claims", action="store_true",
+                    help="keep the executed notebooks as seed-0 claims runs under runs/claims-t<threads>/<commit>/")
     a = ap.parse_args(argv)
     names = [n for n in NOTEBOOKS if not a.names or any(n.startswith(p) for p in a.names)]
     import torch  # only for the thread count the notebooks will use
+
+    threads = int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads())
+    runs_dir = None
+    if a.claims:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from claims import RUNS, SEEDED, current_commit
+
+        runs_dir = RUNS / f"claims-t{threads}" / current_commit()
 
     with tempfile.TemporaryDirectory() as tmp:
         notebooks = {}
         for n in names:
             print(f"[notebook_times] {n} ...", file=sys.stderr, flush=True)
-            notebooks[n] = time_notebook(n, Path(tmp))
+            params = {"seed": 0, "seeds": [0]} if a.claims and n in SEEDED else {}
+            notebooks[n] = time_notebook(n, Path(tmp), runs_dir, params)
             print(f"[notebook_times] {n}: {notebooks[n]['seconds']} s wall, {notebooks[n]['cpu_seconds']} s CPU",
                   file=sys.stderr, flush=True)
     result = {"profile": "cpu-quick", "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-              "threads": int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads()),
+              "threads": threads,
               "cores": os.cpu_count(), "reference": "cpu_seconds", "notebooks": notebooks}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(a.out)
