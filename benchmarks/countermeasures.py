@@ -39,7 +39,7 @@ from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
 from ucs_lite.noise.robust import (gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
-                                   split_patterns)
+                                   jpeg_tile_patterns, split_patterns)
 from ucs_lite.noise.uc import cluster_images  # noqa: E402
 from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
 
@@ -66,6 +66,8 @@ CONSTRUCTIONS = {
     # sign of a random code on the five lowest AC coefficients (no DC): every pixel at ±ε, so JPEG keeps the largest
     # low-frequency amplitude the bound allows (the sign's higher harmonics are what it drops)
     "jpeg-sign": lambda g, s, e, seed: jpeg_sign_patterns(g, s, e, seed),
+    # one ±ε 8×8 tile per cluster repeated over the grid: a stationary texture that random crops cannot misalign
+    "jpeg-tile": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }

@@ -132,6 +132,10 @@ def test_demo_verdict_is_this_runs_difference_against_the_measured_spread():
     assert is_clear(0.07, {"spread": 0.03}) and not is_clear(0.05, {"spread": 0.03})
     assert not is_clear(-0.2, {"spread": 0.0})  # never a negative difference
     assert is_clear(0.04, None) and not is_clear(0.02, None)  # no measured spread: the plain gap
+    # a stored difference measured at one seed has no spread (None): judged by the plain gap, and said without one
+    one_seed = {"demo": {"seeds": "0-0", "differences": {"clean_vs_gen_cluster": {"mean": 0.3, "spread": None}}}}
+    assert is_clear(0.04, {"spread": None}) and not is_clear(0.02, {"spread": None})
+    assert "spread at this size" not in demo_sentences(rows, one_seed)[-1]
     plain = demo_sentences(rows)
     assert "60.0%" in plain[0] and "took away 60%" in plain[1]  # 0.3 removed of 0.5 above chance
     assert "loses much of its effect" in plain[2]

@@ -48,7 +48,8 @@ def test_docs_have_generated_blocks():
     results = (ROOT / "docs" / "results.md").read_text()
     for name in ("readme-what-works", "c10.gen10.worst", "bench.speedup", "demo.runs"):
         assert f"<!-- generated:{name} -->" in readme, name
-    for name in ("results-label-agnostic", "results-sweep", "claims", "demo-ranges", "claims.version"):
+    for name in ("results-label-agnostic", "results-sweep", "claims", "demo-seeds", "demo-sizes", "nb00-ranges",
+                 "claims.version"):
         assert f"<!-- generated:{name} -->" in results, name
 
 

@@ -186,7 +186,8 @@ def test_cpu_quick_estimate_within_35_percent_of_the_measured_run():
     for name, run in stored["notebooks"].items():
         assert run["ok"], name
         est = E.estimate_notebook(name, P.PROFILES["cpu-quick"], "cpu", clip=False, **run["work"])
-        assert est["surrogate"] == run["surrogate_used"], name  # costed with what ran (02: the offline fallback)
+        if run["surrogate_used"] is not None:  # 01 has no surrogate
+            assert est["surrogate"] == run["surrogate_used"], name  # costed with what ran (02: the offline fallback)
         ratio = est["seconds"] / run[stored["reference"]]
         assert 0.65 <= ratio <= 1.35, (f"{name}: estimated {est['seconds']:.0f} s, measured "
                                        f"{run[stored['reference']]:.0f} s ({stored['reference']})")

@@ -8,7 +8,7 @@ from ucs_lite.noise.patterns import random_patterns
 from ucs_lite.noise.robust import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
 
 EPS = 16 / 255
-ROBUST = ("jpeg-code", "jpeg-sign", "gen-jpeg", "split")
+ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg", "split")
 
 
 def test_dct_is_orthonormal_and_inverts():
@@ -51,7 +51,7 @@ def test_robust_forms_bounded_seeded_distinct(form):
     assert not np.allclose(a, random_patterns(3, (32, 32), EPS, seed=1, form=form))
 
 
-@pytest.mark.parametrize("form", ("jpeg-code", "jpeg-sign", "gen-jpeg"))
+@pytest.mark.parametrize("form", ("jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg"))
 def test_robust_codes_are_achromatic_and_any_size(form):
     a = random_patterns(2, (36, 20), EPS, seed=0, form=form)
     assert a.shape == (2, 3, 36, 20)
@@ -127,3 +127,11 @@ def test_jpeg_sign_saturates_every_pixel_and_has_no_block_mean():
     coef = block_dct(p[:, 0].astype(np.float64))
     # its low AC coefficients carry far more than the DC: the code avoids the band where images are strongest
     assert np.abs(coef[..., 0, 0]).mean() < np.abs(coef[..., 0, 1]).mean() + np.abs(coef[..., 1, 0]).mean()
+
+
+def test_jpeg_tile_is_one_stationary_tile_per_group():
+    """jpeg-tile repeats one 8×8 tile over the grid (so a crop shifted by 8 px sees the same pattern) and saturates."""
+    a = random_patterns(3, (32, 32), EPS, seed=0, form="jpeg-tile")
+    assert np.allclose(a[..., :8, :8], a[..., 8:16, 16:24])
+    assert np.allclose(np.abs(a), EPS)
+    assert not np.allclose(a[0], a[1])

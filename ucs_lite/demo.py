@@ -1,4 +1,4 @@
-"""The quickstart behind ``make demo`` / ``ucs-lite demo``: the label-agnostic story in about three minutes on
+"""The quickstart behind ``make demo`` / ``ucs-lite demo``: the label-agnostic story in about five minutes on
 two CPU cores, ending in a self-contained ``runs/demo-<timestamp>/report.html``.
 
 What it runs (sizes in :data:`DEMO`, measured in docs/results.md "Demo and notebook sizes"): on the embedded
@@ -65,8 +65,9 @@ def is_clear(diff: float, spread: dict | None, clear_gap: float = 0.03) -> bool:
     """Whether one run's difference (peak accuracy, larger minus smaller) counts as an effect: at least twice
     the difference's seed spread measured at this configuration (``spread["spread"]``), or, with no measured
     spread, more than ``clear_gap``. Decided from this run's number every time, never in advance."""
-    if spread is not None and np.isfinite(spread.get("spread", float("nan"))):
-        return bool(diff >= 2 * spread["spread"] and diff > 0)
+    s = spread.get("spread") if spread else None
+    if s is not None and np.isfinite(s):
+        return bool(diff >= 2 * s and diff > 0)
     return bool(diff > clear_gap)
 
 
@@ -86,6 +87,8 @@ def demo_sentences(rows: dict[str, dict], reference: dict | None = None, clear_g
 
     def spread_note(name: str) -> str:
         d = spread.get(name)
+        if not d or d.get("spread") is None:
+            return ""
         return (f" (seed-to-seed spread at this size: {d['spread']:.3f}, measured over seeds "
                 f"{reference['demo'].get('seeds', '0-2')})") if d else ""
 

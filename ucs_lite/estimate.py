@@ -19,10 +19,9 @@ model multiplies those counts by per-operation costs:
 Where the numbers come from (:data:`HARDWARE`, every entry says so in its ``source``):
 
 * ``cpu``: per-operation costs on the project's 2-core machine, calibrated against a measured run of the
-  notebooks at ``cpu-quick`` (``benchmarks/results/notebook_times.json``: kernel CPU seconds, which the other
-  jobs sharing the machine distorted less than wall time; tests/test_estimate.py keeps the model within ±35 % of
-  every notebook stored there). CPU seconds are an upper bound of the wall time on an idle 2-core machine; the
-  file's ``calibration`` says which constants changed and why.
+  notebooks at ``cpu-quick`` (``benchmarks/results/notebook_times.json``: wall seconds of each notebook from an
+  empty cache with nothing else running; tests/test_estimate.py keeps the model within ±35 % of every notebook
+  stored there). The file's ``calibration`` says which constants changed and from which cells.
 * ``t4``, ``a100``, ``h100``: **assumptions, not measured here** (no GPU was lent to this project's sessions):
   T4 figures are judgement calls for eager PyTorch under AMP, set against NVIDIA's T4 datasheet (65 TFLOPS
   fp16 tensor, 320 GB/s) at a low, small-model utilisation (ResNet-18 at 32 px, 2,500 img/s ≈ 4 TFLOPS
@@ -80,26 +79,27 @@ class Hardware:
 
 _CPU = Hardware(
     name="cpu (2 cores)",
-    source=("calibrated against benchmarks/results/notebook_times.json: kernel CPU seconds of notebooks 00, 02 and 03 "
-            "at cpu-quick on the project's 2-core machine, measured while other jobs shared it (load 9-19); an upper "
-            "bound of the wall time on an idle 2-core machine (see that file's `calibration`)"),
+    source=("calibrated against benchmarks/results/notebook_times.json: wall seconds of every notebook at cpu-quick "
+            "on the project's 2-core machine with nothing else running (torch at 2 threads, each notebook from an "
+            "empty cache); papermill's per-cell durations set each constant (see that file's `calibration`)"),
     measured=True,
-    # images per CPU-second inside a notebook: EfficientNet-Lite0 features 27 img/s at 128 px (03: 4,000 images)
-    # and UC steps 18 img/s at 64 px (03: 1,200 forward+backward passes), carried to 224 px with side^1.4 (the
-    # slope of benchmarks/results/bench_features.json's forward rows, 64 -> 224 px); CLIP: ENVIRONMENT.md's
-    # 2-thread rates scaled by the same factor (not measured in a notebook: notebook 02 ran on the fallback)
-    surrogate_fwd_224={"imagenet": 12.3, "clip:RN50": 1.3, "clip:ViT-B-32": 2.5, "tiny": 5000.0},
-    surrogate_fwdbwd_224={"imagenet": 3.1, "clip:RN50": 0.5, "clip:ViT-B-32": 0.7, "tiny": 2000.0},
+    # wall images per second inside a notebook: EfficientNet-Lite0 features 83 img/s at 128 px (00/03/04/05: 4,000
+    # images in ~48 s; 02: 1,000 in 14 s with its start-up) and UC steps 80 img/s at 64 px (03: 1,200 forward +
+    # backward passes in ~15 s), carried to 224 px with side^1.4 (the slope of benchmarks/results/bench_features.json's
+    # forward rows, 64 -> 224 px); CLIP: ENVIRONMENT.md's 2-thread rates (not measured in a notebook: notebook 02
+    # runs on its fallback offline)
+    surrogate_fwd_224={"imagenet": 38.0, "clip:RN50": 4.0, "clip:ViT-B-32": 7.5, "tiny": 5000.0},
+    surrogate_fwdbwd_224={"imagenet": 14.0, "clip:RN50": 1.5, "clip:ViT-B-32": 2.1, "tiny": 2000.0},
     min_side=32, side_exponent=1.4,
-    # small CNN: 00's attacker runs (4,000 images × 12 epochs + the test passes), ~260 CPU s each: 200 img/s
-    # (docs/results.md's isolated 1-thread benchmark: 702 img/s); the other attackers scaled by the same factor
-    attacker_train_32={"small-cnn": 200.0, "vgg-small": 53.0, "resnet18-quarter": 41.0, "resnet18": 9.5},
-    attacker_fixed_s=1.0, startup_s=15.0,  # 02: kernel start, imports, surrogate build, figures: 12-20 CPU s
-    kmeans_s_10k=60.0,        # 02: K-means at p = 10 plus the p sweep on 1,000 images, 21 CPU s (model: 22)
-    # t-SNE: 02 measured 39 CPU s at N = 1,000; the 10k figure stays the earlier assumption (180 s: nobody timed
-    # 10k here), and what 1,000 images cost beyond its N log N share (13.5 s) is a fixed cost
-    tsne_s_10k=180.0, tsne_fixed_s=25.0,
-    quality_ms_per_image=0.75,  # 03: PSNR + SSIM of 4,000 images, 3 CPU s
+    # small CNN: 4,000 images × 12 epochs + a 1,000-image test pass per epoch took 49-55 s per run in 00, 03, 04
+    # and 05 (68 s in 01): ~1,000 img/s; the other attackers scaled by the same factor from docs/results.md's ratios
+    attacker_train_32={"small-cnn": 1000.0, "vgg-small": 265.0, "resnet18-quarter": 205.0, "resnet18": 48.0},
+    attacker_fixed_s=1.0,
+    startup_s=28.0,           # kernel start and imports outside the cells (~15 s) + setup / resolve cells (~10 s)
+    kmeans_s_10k=18.0,        # 02: K-means at p = 10 (4.0 s) plus the p sweep (2.4 s) on 1,000 images
+    tsne_s_10k=40.0, tsne_fixed_s=2.5,  # 02: t-SNE of 1,000 images 5.5 s; 10k scaled as N log N (not timed)
+    jpeg_ms_per_image=0.3,    # 05: the survival table and the attacked sets' countermeasures (cell totals)
+    quality_ms_per_image=0.75,  # PSNR + SSIM of 4,000 images ~3 s
 )
 
 _T4 = Hardware(

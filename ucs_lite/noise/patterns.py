@@ -13,7 +13,7 @@ __all__ = ["random_patterns", "generator_patterns", "seeded_generator", "DeltaFi
 FORMS = ("pixel", "lowfreq")
 #: forms of a random pattern (:func:`random_patterns`): those, ``generator`` (an untrained generator's output) and
 #: the countermeasure-robust forms of :mod:`ucs_lite.noise.robust` (``jpeg-code``, ``jpeg-sign``, ``gen-jpeg``, ``split``)
-PATTERN_FORMS = FORMS + ("generator", "jpeg-code", "jpeg-sign", "gen-jpeg", "split")
+PATTERN_FORMS = FORMS + ("generator", "jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg", "split")
 
 
 def _upsample_nearest(z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -26,7 +26,7 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
 
     ``form``: ``pixel`` (independent pixels), ``lowfreq`` (``lowfreq_res``² values upsampled to blocks) or
     ``generator`` (:func:`generator_patterns`: an untrained image generator's clamped output).
-    ``jpeg-code`` / ``jpeg-sign`` / ``gen-jpeg`` / ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks
+    ``jpeg-code`` / ``jpeg-sign`` / ``jpeg-tile`` / ``gen-jpeg`` / ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks
     (:mod:`ucs_lite.noise.robust`; ``dist``, ``lowfreq_res`` and ``gray`` do not apply).
     ``dist``: ``sign`` (every value ±ε: high energy) or ``uniform`` (U[-ε, ε]).
     ``gray``: the same value on the three channels (achromatic noise: survives grayscale conversion and
@@ -34,10 +34,11 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     """
     if form not in PATTERN_FORMS:
         raise ValueError(f"unknown noise form {form!r}: {PATTERN_FORMS}")
-    if form in ("jpeg-code", "jpeg-sign", "gen-jpeg", "split"):
+    if form in ("jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg", "split"):
         from . import robust
 
         fn = {"jpeg-code": robust.jpeg_code_patterns, "jpeg-sign": robust.jpeg_sign_patterns,
+              "jpeg-tile": robust.jpeg_tile_patterns,
               "gen-jpeg": robust.gen_jpeg_patterns,
               "split": robust.split_patterns}[form]
         return fn(groups, tuple(size), eps, seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
-           "jpeg_code_patterns", "jpeg_sign_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
+           "jpeg_code_patterns", "jpeg_sign_patterns", "jpeg_tile_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
 
 #: How many of each block's DCT coefficients (zigzag order: DC, (0,1), (1,0), (2,0), (1,1), (0,2), ...) a robust
 #: pattern uses. At quality 10 the luminance quantisation steps of the first six are 80, 55, 60, 70, 60, 50 (the
@@ -117,6 +117,20 @@ def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     mask[0, 0] = False
     coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * mask
     return _achromatic(np.where(block_idct(coef) >= 0, eps, -eps), size)
+
+
+def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP) -> np.ndarray:
+    """One 8×8 achromatic tile per group, repeated over JPEG's grid: the sign (±ε) of a random code on the lowest
+    ``keep`` zigzag DCT coefficients without the DC. Unlike :func:`jpeg_sign_patterns` (a different code in every
+    block) the pattern is stationary — the same 8-px texture everywhere — so an attacker's random crops shift it
+    without changing what a convolution sees. G×3×H×W within ±ε."""
+    h, w = _grid(size)
+    rng = np.random.default_rng(int(seed))
+    mask = zigzag_mask(keep)
+    mask[0, 0] = False
+    coef = rng.standard_normal((groups, 1, 1, 8, 8)) * mask
+    tile = np.where(block_idct(coef) >= 0, eps, -eps)  # G×8×8
+    return _achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
 
 
 def gen_jpeg_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
