@@ -89,7 +89,8 @@ def run_seed(params: dict) -> int | str:
     """The attacker seed a notebook ran with (``-`` for notebooks without one)."""
     if "seed" in params:
         return params["seed"]
-    return params["seeds"][0] if params.get("seeds") else "-"
+    seeds = params.get("seeds") or (params.get("overrides") or {}).get("seeds")  # 04 / 05 take `seeds` as a profile value
+    return seeds[0] if seeds else "-"
 
 
 def runs_from_summary(summary: Path, runs_root: Path = RUNS) -> tuple[list[dict], list[dict]]:
@@ -192,8 +193,14 @@ def claims_table(records: list[dict], version: str) -> list[dict]:
     out = []
     for row in rows.values():
         worst = min(row["runs"], key=margin)
+        per: dict[str, list[str]] = {}
+        for r in row["runs"]:
+            per.setdefault(str(r["threads"]), []).append(str(r["seed"]))
+        runs_at = "; ".join(f"{t} thread{'s' if t != '1' else ''}: seed {', '.join(sorted(v))}"
+                            for t, v in sorted(per.items()))
         out.append({"notebook": row["notebook"], "claim": row["claim"], "n_runs": len(row["runs"]),
-                    "min_margin": margin(worst), "at": f"threads {worst['threads']}, seed {worst['seed']}",
+                    "runs_at": runs_at, "min_margin": margin(worst),
+                    "at": f"threads {worst['threads']}, seed {worst['seed']}",
                     "value": worst["value"], "bound": worst["bound"]})
     return sorted(out, key=lambda x: x["notebook"])
 
@@ -216,7 +223,8 @@ def table_markdown(version: dict, rows: list[dict], failures: list[dict]) -> str
     lines = [f"Code version: {version['version']} ({version['runs_text']}). Margins recomputed from the stored "
              "values where present (legacy runs: as recorded).", "",
              "| notebook | claim | runs | smallest margin | where |", "|---|---|---|---|---|"]
-    lines += [f"| {r['notebook']} | {r['claim']} | {r['n_runs']} | {r['min_margin']:+.3f} | {r['at']} |" for r in rows]
+    lines += [f"| {r['notebook']} | {r['claim']} | {r['n_runs']} ({r.get('runs_at', '')}) | {r['min_margin']:+.3f} | "
+              f"{r['at']} |" for r in rows]
     if failures:
         lines += ["", "Failed runs:", *[f"- {f['notebook']} (threads {f['threads']}, seed {f['seed']}): "
                                         f"{(f['error'] or '')[:300]}" for f in failures]]

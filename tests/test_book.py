@@ -46,3 +46,13 @@ def test_book_renders_stored_outputs_without_executing(tmp_path):
     assert (tmp_path / "book" / "_static" / "demo_report.html").read_text() == "<html>demo</html>"
     page = (tmp_path / "book" / "00_quickstart.html").read_text()
     assert "stored output 0.258" in page and "<img" in page and "Lesson zero" in page
+
+
+def test_setup_cell_collapsed_in_jupyterlab_is_folded_in_the_book():
+    """The setup cell (``jupyter.source_hidden``) gets MyST-NB's hide-input tag; other cells are left alone."""
+    nb = {"cells": [{"cell_type": "code", "metadata": {"jupyter": {"source_hidden": True}}, "source": "setup"},
+                    {"cell_type": "code", "metadata": {}, "source": "x = 1"}]}
+    out = build_book.fold_hidden_cells(nb)
+    assert out["cells"][0]["metadata"]["tags"] == ["hide-input"]
+    assert "tags" not in out["cells"][1]["metadata"]
+    assert build_book.fold_hidden_cells(out)["cells"][0]["metadata"]["tags"] == ["hide-input"]  # idempotent

@@ -139,6 +139,14 @@ def test_claims_margin_is_recomputed_from_value_and_bound():
     assert claims.margin(rec) == pytest.approx(0.05)  # not the stored margin_recorded (99)
 
 
+def test_claims_run_seed_reads_seeds_folded_into_overrides():
+    """04 / 05 take `seeds` as a profile value (papermill gets it inside `overrides`): that run is seed 0, not '-'."""
+    assert claims.run_seed({"seed": 3, "overrides": {"seeds": [3]}}) == 3
+    assert claims.run_seed({"overrides": {"seeds": [2]}}) == 2
+    assert claims.run_seed({"seeds": [1]}) == 1
+    assert claims.run_seed({}) == "-"
+
+
 def test_claims_table_uses_one_version_only():
     """Runs of an older commit (another bound, another code) never enter the newest commit's table."""
     old = [_record(1, s, 0.30, 0.25, ">=", "old", "2026-11-29T09:00:00Z") for s in range(3)]
@@ -170,8 +178,10 @@ def test_stored_claims_table_is_one_version():
     data = json.loads((ROOT / "benchmarks" / "results" / "claims.json").read_text())
     version = data["table"]["version"]
     runs = [r for r in data["runs"] if claims.version_of(r) == version]
-    pairs = {(r["threads"], r["seed"]) for r in runs}
-    assert all(row["n_runs"] == len(pairs) for row in data["table"]["rows"])
+    for row in data["table"]["rows"]:  # each claim counts every (threads, seed) run of its notebook, once
+        pairs = {(r["threads"], r["seed"], r["finished"]) for r in runs
+                 if r["notebook"] == row["notebook"] and r["claim"] == row["claim"]}
+        assert row["n_runs"] == len(pairs), row
     assert version == claims.versions(data["runs"])[0]["version"]
 
 

@@ -47,6 +47,18 @@ def newest_demo(runs: Path = RUNS) -> Path | None:
     return reports[-1] if reports else None
 
 
+def fold_hidden_cells(notebook: dict) -> dict:
+    """Cells JupyterLab shows collapsed (``metadata.jupyter.source_hidden``: the setup cell) get MyST-NB's
+    ``hide-input`` tag, so the site folds their code behind a toggle too; their outputs stay visible."""
+    for cell in notebook.get("cells", []):
+        meta = cell.setdefault("metadata", {})
+        if meta.get("jupyter", {}).get("source_hidden"):
+            tags = meta.setdefault("tags", [])
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+    return notebook
+
+
 def index_page(notebooks: list[Path], run: Path, demo: Path | None) -> str:
     """The site's index (MyST markdown): what this is, where the outputs come from, the toctree."""
     summary = json.loads((run / "summary.json").read_text())
@@ -72,7 +84,7 @@ def build(run: Path, out: Path = OUT) -> Path:
         src = Path(tmp)
         (src / "_static").mkdir()
         for nb in notebooks:
-            shutil.copy2(nb, src / nb.name)
+            (src / nb.name).write_text(json.dumps(fold_hidden_cells(json.loads(nb.read_text()))))
         if demo is not None:
             shutil.copy2(demo, src / "_static" / "demo_report.html")
         (src / "conf.py").write_text(CONF)

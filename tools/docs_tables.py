@@ -803,7 +803,8 @@ def claims_table_rows(r: Results) -> tuple[dict, list[dict]]:
 def _claims(r: Results) -> str:
     """Every enforced notebook claim and its smallest margin over the runs of one code version."""
     _, rows = claims_table_rows(r)
-    out = [[x["notebook"], x["claim"], x["n_runs"], signed3(x["min_margin"]), x["at"]] for x in rows]
+    out = [[x["notebook"], x["claim"], f"{x['n_runs']} ({x.get('runs_at', '')})", signed3(x["min_margin"]), x["at"]]
+           for x in rows]
     return md_table(["notebook", "claim", "runs", "smallest margin", "where"], out)
 
 
