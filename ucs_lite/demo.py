@@ -137,6 +137,39 @@ def _figures(results: dict[str, dict], names: dict[str, str], chance: float):
                            title="Attacker with fine labels: clean test accuracy per epoch")
 
 
+def _write_report(path: Path, head: str, seconds: float, sentences: list[str], rows: list[dict], results: dict,
+                  protected: dict, names: dict, specs: list[str], bundle, chance: float, eps255: float,
+                  reference: dict) -> None:
+    """The demo's one self-contained page: sentences, table, accuracy curves, one image per class of each
+    protected set, and the stored larger-scale result when the reference has it."""
+    from . import report as R
+
+    idx = np.concatenate([np.flatnonzero(bundle.train.view("fine")[0] == c)[:1] for c in range(10)])
+    strip = lambda imgs: np.concatenate(list(imgs), axis=1)  # noqa: E731  (a row of 32-px images)
+    body = [f"<p class=\"note\">{head}. Ran in {seconds:.0f} s.</p>", "<h2>What happened</h2>",
+            "".join(f"<p>{html.escape(s)}</p>" for s in sentences), "<h2>The numbers</h2>",
+            R.html_table(rows, [("data", "training data", None), ("peak", "peak acc. (test-selected)", None),
+                                ("final", "final acc.", None), ("chance", "chance", None),
+                                ("clean_peak", "clean reference", None),
+                                ("removed", "removed", lambda v: f"{v:.0%}"),
+                                ("psnr", "PSNR dB", lambda v: f"{v:.1f}"), ("ssim", "SSIM", None)]),
+            "<p class=\"note\">removed = (clean − protected) / (clean − chance), on peak accuracy: 1 means nothing "
+            "learnable is left, 0 means no protection.</p>",
+            "<h2>Accuracy per epoch</h2>", R.figure_div(_figures(results, names, chance), include_plotlyjs=True),
+            "<h2>Clean vs protected images</h2><p class=\"note\">One training image per class, 3× enlarged; the noise "
+            f"is bounded by ε = {eps255:g}/255 per pixel.</p>"]
+    body += [R.image_tag(strip(protected[m].train.images[idx]), f"{names[m]}" + (
+        "" if m == "clean" else f" — PSNR {protected[m].meta()['psnr']:.1f} dB, SSIM {protected[m].meta()['ssim']:.3f}"),
+        scale=3) + "<br>" for m in specs]
+    big = reference.get("large_scale")
+    if big and all(m in big for m in specs):
+        body += ["<h2>At a larger scale (stored result)</h2>",
+                 f"<p class=\"note\">{big['source']}</p>",
+                 R.html_table([{"data": names[m], "peak": big[m]} for m in specs],
+                              [("data", "training data", None), ("peak", "peak acc., worst seed", None)])]
+    R.write_page(path, "ucs_lite demo: label-agnostic unlearnable examples", body)
+
+
 def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = None, p: int | None = None,
              eps255: float | None = None, surrogate: str = DEFAULT_SURROGATE, device: str = "auto", seed: int = 0,
              n_train: int | None = None, n_test: int | None = None, progress: bool = True) -> Path:
@@ -144,7 +177,6 @@ def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = 
 
     Sizes left at ``None`` take :data:`DEMO`'s. ``seed`` is the attacker's seed (noise seed 0). Protected
     sets and attacker runs go through the result cache, so a rerun is quick."""
-    from . import report as R
 
     cfg = {**DEMO, **{k: v for k, v in {"epochs": epochs, "p": p, "eps255": eps255, "n_train": n_train,
                                         "n_test": n_test}.items() if v is not None}}
@@ -201,31 +233,8 @@ def run_demo(data: str = "sample", out_root: str = "runs", epochs: int | None = 
     lines += ["", *sentences, "", f"(ran in {seconds:.0f} s)"]
     atomic_write_bytes(out / "results.md", ("\n".join(lines) + "\n").encode())
 
-    # report.html: one self-contained page
-    idx = np.concatenate([np.flatnonzero(bundle.train.view("fine")[0] == c)[:1] for c in range(10)])
-    strip = lambda imgs: np.concatenate(list(imgs), axis=1)  # noqa: E731  (a row of 32-px images)
-    body = [f"<p class=\"note\">{head}. Ran in {seconds:.0f} s.</p>", "<h2>What happened</h2>",
-            "".join(f"<p>{html.escape(s)}</p>" for s in sentences), "<h2>The numbers</h2>",
-            R.html_table(rows, [("data", "training data", None), ("peak", "peak acc. (test-selected)", None),
-                                ("final", "final acc.", None), ("chance", "chance", None),
-                                ("clean_peak", "clean reference", None),
-                                ("removed", "removed", lambda v: f"{v:.0%}"),
-                                ("psnr", "PSNR dB", lambda v: f"{v:.1f}"), ("ssim", "SSIM", None)]),
-            "<p class=\"note\">removed = (clean − protected) / (clean − chance), on peak accuracy: 1 means nothing "
-            "learnable is left, 0 means no protection.</p>",
-            "<h2>Accuracy per epoch</h2>", R.figure_div(_figures(results, names, chance), include_plotlyjs=True),
-            "<h2>Clean vs protected images</h2><p class=\"note\">One training image per class, 3× enlarged; the noise "
-            f"is bounded by ε = {cfg['eps255']:g}/255 per pixel.</p>"]
-    body += [R.image_tag(strip(protected[m].train.images[idx]), f"{names[m]}" + (
-        "" if m == "clean" else f" — PSNR {protected[m].meta()['psnr']:.1f} dB, SSIM {protected[m].meta()['ssim']:.3f}"),
-        scale=3) + "<br>" for m in specs]
-    big = reference.get("large_scale")
-    if big and all(m in big for m in specs):
-        body += ["<h2>At a larger scale (stored result)</h2>",
-                 f"<p class=\"note\">{big['source']}</p>",
-                 R.html_table([{"data": names[m], "peak": big[m]} for m in specs],
-                              [("data", "training data", None), ("peak", "peak acc., worst seed", None)])]
-    R.write_page(out / "report.html", "ucs_lite demo: label-agnostic unlearnable examples", body)
+    _write_report(out / "report.html", head, seconds, sentences, rows, results, protected, names, specs, bundle,
+                  chance, cfg["eps255"], reference)
     print("\n".join(lines))
     print(f"\nreport: {out / 'report.html'}")
     return out

@@ -163,6 +163,27 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _resume(ckpt: Path, dev, config: list, field, opt, sched, scaler) -> tuple[int, list[float]]:
+    """Load a UC checkpoint into ``field`` / ``opt`` / ``sched`` / ``scaler`` (in place) after checking it was made
+    with the same ``config`` (settings + images fingerprint); returns (the step to continue from, the losses so
+    far). A one-line ValueError for an unreadable or foreign checkpoint."""
+    try:  # tensors and plain values only: no code is loaded from a checkpoint file
+        state = torch.load(ckpt, map_location=dev, weights_only=True)
+        saved = state["config"]
+    except Exception as e:
+        raise ValueError(f"{ckpt}: not a readable UC checkpoint ({type(e).__name__}); "
+                         "delete it to start over, or drop --resume") from None
+    if saved != config:
+        raise ValueError(f"{ckpt}: checkpoint was made with another configuration or other images; "
+                         "delete it to start over, or drop --resume")
+    field.load_state_dict(state["field"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return state["step"], state["losses"]
+
+
 def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, eps: float = 16 / 255,
              seed: int = 0, param: str = "lowfreq", steps: int = 60, batch_per_cluster: int = 8,
              lr: float | None = None, offset: int = 1, data: str = "own", lowfreq_res: int = 8,
@@ -227,19 +248,7 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     config = ([p, eps, seed, param, steps, batch_per_cluster, lr, offset, data, lowfreq_res, n, craft_resolution, gray,
                _run_fingerprint(images, clustering.labels, surrogate)] if ckpt is not None else None)
     if resume and ckpt is not None and ckpt.is_file():
-        try:  # tensors and plain values only: no code is loaded from a checkpoint file
-            state = torch.load(ckpt, map_location=dev, weights_only=True)
-            saved = state["config"]
-        except Exception as e:
-            raise ValueError(f"{ckpt}: not a readable UC checkpoint ({type(e).__name__}); "
-                             "delete it to start over, or drop --resume") from None
-        if saved != config:
-            raise ValueError(f"{ckpt}: checkpoint was made with another configuration or other images; "
-                             "delete it to start over, or drop --resume")
-        field.load_state_dict(state["field"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
-        start, losses = state["step"], state["losses"]
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+        start, losses = _resume(ckpt, dev, config, field, opt, sched, scaler)
     old_res = surrogate.resolution
     if craft_resolution:
         surrogate.resolution = int(craft_resolution)
