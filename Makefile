@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install            ## the label-agnostic story in ~2 min on 2 cores: runs/demo-*/report.html
+demo: install            ## the label-agnostic story in ~5 min on 2 cores (cold cache): runs/demo-*/report.html
 	$(VENV)/bin/ucs-lite demo $(ARGS)
 
 test: install            ## unit tests + the notebooks (nbval)
