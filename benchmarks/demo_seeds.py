@@ -19,24 +19,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from notebook_times import commit  # noqa: E402  (short commit, +dirty)
+
 RUNS = ROOT / "runs" / "demo_seeds"
 RESULTS = ROOT / "benchmarks" / "results"
 ASSETS = ROOT / "ucs_lite" / "assets"
-
-
-def commit() -> str:
-    """The checked-out commit (short), with ``+dirty`` when tracked files differ from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return head.strip() + ("+dirty" if dirty else "")
 
 
 def stored() -> dict:

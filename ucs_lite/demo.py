@@ -90,7 +90,7 @@ def demo_sentences(rows: dict[str, dict], reference: dict | None = None, clear_g
         if not d or d.get("spread") is None:
             return ""
         return (f" (seed-to-seed spread at this size: {d['spread']:.3f}, measured over seeds "
-                f"{reference['demo'].get('seeds', '0-2')})") if d else ""
+                f"{reference['demo'].get('seeds', '0-2')})")
 
     c, ch = rows["clean"]["test_acc_peak"], rows["clean"]["chance"]
     f = rows["random-class@fine"]["test_acc_peak"]

@@ -107,16 +107,22 @@ def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     return _achromatic(fill_eps(block_idct(coef), eps, quantile), size)
 
 
+def _ac_sign_code(groups: int, bh: int, bw: int, eps: float, seed: int, keep: int) -> np.ndarray:
+    """±ε sign of a random code on the lowest ``keep`` zigzag DCT coefficients without the DC, one code per 8×8
+    block of a ``bh`` × ``bw`` grid: G×(8·bh)×(8·bw)."""
+    rng = np.random.default_rng(int(seed))
+    mask = zigzag_mask(keep)
+    mask[0, 0] = False
+    coef = rng.standard_normal((groups, bh, bw, 8, 8)) * mask
+    return np.where(block_idct(coef) >= 0, eps, -eps)
+
+
 def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP) -> np.ndarray:
     """The sign of a random achromatic code on the lowest ``keep`` zigzag DCT coefficients of each 8×8 block
     *without* the DC (images carry most of their energy there): every pixel at ±ε, so the low-frequency part JPEG
     keeps is as large as the bound allows. G×3×H×W within ±ε."""
     h, w = _grid(size)
-    rng = np.random.default_rng(int(seed))
-    mask = zigzag_mask(keep)
-    mask[0, 0] = False
-    coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * mask
-    return _achromatic(np.where(block_idct(coef) >= 0, eps, -eps), size)
+    return _achromatic(_ac_sign_code(groups, h // 8, w // 8, eps, seed, keep), size)
 
 
 def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP) -> np.ndarray:
@@ -125,11 +131,7 @@ def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     block) the pattern is stationary — the same 8-px texture everywhere — so an attacker's random crops shift it
     without changing what a convolution sees. G×3×H×W within ±ε."""
     h, w = _grid(size)
-    rng = np.random.default_rng(int(seed))
-    mask = zigzag_mask(keep)
-    mask[0, 0] = False
-    coef = rng.standard_normal((groups, 1, 1, 8, 8)) * mask
-    tile = np.where(block_idct(coef) >= 0, eps, -eps)  # G×8×8
+    tile = _ac_sign_code(groups, 1, 1, eps, seed, keep)  # G×8×8
     return _achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
 
 
