@@ -7,6 +7,7 @@ data-level countermeasure (none, jpeg:10, grayscale, grayscale+jpeg:10; blur:1, 
 ``removed`` is computed against the clean attacker under the *same* countermeasure, view and seed.
 
     python benchmarks/countermeasures.py survival                      # share of each δ each countermeasure keeps
+    python benchmarks/countermeasures.py bands --data c10              # ... split by channel and DCT frequency band
     python benchmarks/countermeasures.py run --data c100 --views fine --noises gen-cluster,jpeg-code --seeds 0
     python benchmarks/countermeasures.py report                        # JSON + md from every stored row
 
@@ -38,8 +39,8 @@ from ucs_lite.metrics import removed  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
-from ucs_lite.noise.robust import (gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
-                                   jpeg_tile_patterns, split_patterns)
+from ucs_lite.noise.robust import (block_dct, block_idct, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
+                                   jpeg_tile_patterns, split_patterns, zigzag_mask)
 from ucs_lite.noise.uc import cluster_images  # noqa: E402
 from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
 
@@ -173,6 +174,52 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     return rows
 
 
+#: the four orthogonal parts :func:`band_parts` splits a δ into (JPEG's 8×8 grid, zigzag order)
+BANDS = ("luma DC", "luma AC 1-5", "luma AC 6-63", "chroma")
+
+
+def band_parts(d: np.ndarray) -> dict[str, np.ndarray]:
+    """Split δ (float N×H×W×3, H and W multiples of 8) into four orthogonal parts that sum to it: its achromatic
+    part (the channel mean, the same on R, G and B) on each 8×8 block's DC, on the five next zigzag DCT
+    coefficients and on the other 58, and its chromatic rest (zero-sum over the channels)."""
+    a = d.mean(-1)
+    coef = block_dct(a)
+    dc, low = zigzag_mask(1), zigzag_mask(6)
+    masks = {"luma DC": dc, "luma AC 1-5": low & ~dc, "luma AC 6-63": ~low}
+    parts = {k: np.repeat(block_idct(coef * m)[..., None], 3, axis=-1) for k, m in masks.items()}
+    parts["chroma"] = d - a[..., None]
+    return parts
+
+
+def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
+    """Why a countermeasure removes what it removes, measured on δ itself: for each construction, the share of
+    δ's energy in each of :data:`BANDS` (summed over the first ``n`` training images) and, per countermeasure D,
+    the share of each part that is still there, Σ⟨D(x+δ) − D(x), δ_b⟩ / Σ‖δ_b‖² (δ_b: the part; the
+    energy-weighted sum over the parts is the whole δ's survival)."""
+    from ucs_lite.defenses import transform_images
+
+    rows = []
+    assign = clusters_of(base)
+    x = base.train.images[:n]
+    for name in names:
+        _, pert = protect_with(base, assign, name)
+        xp = apply(x, Perturbation(pert.delta, pert.assignment[:n], name, EPS, 0))
+        d = xp.astype(np.float64) - x
+        parts = band_parts(d)
+        energy = {b: float((parts[b] ** 2).sum()) for b in BANDS}
+        total = sum(energy.values())
+        row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {}}
+        for spec in ("jpeg:10", "grayscale"):
+            out = transform_images(xp, spec).astype(np.float64) - transform_images(x, spec)
+            row["kept"][spec] = {b: float((out * parts[b]).sum() / energy[b]) if energy[b] > 1e-9 * total else None
+                                 for b in BANDS}
+        rows.append(row)
+        print(name, {b: round(v, 3) for b, v in row["share"].items()},
+              {k: {b: None if v is None else round(v, 2) for b, v in kv.items()} for k, kv in row["kept"].items()},
+              flush=True)
+    return rows
+
+
 def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
     """Attack every (seed, defense, view, noise) not yet stored, clean first; one row per run, saved as it ends."""
     out = stored()
@@ -270,6 +317,12 @@ def report(out: dict) -> str:
         md += ["", "## Share of δ each countermeasure keeps (no training; mean over 300 training images)", "",
                "| data | construction | " + " | ".join(ds) + " |", "|---|---|" + "---|" * len(ds)]
         md += [f"| {r['data']} | {r['noise']} | " + " | ".join(_f(r[d]) for d in ds) + " |" for r in out["survival"]]
+    if out.get("bands"):
+        md += ["", "## Where δ's energy lies and what JPEG 10 keeps of each part (first 300 training images)", "",
+               "| data | construction | " + " | ".join(f"share: {b}" for b in BANDS) + " | "
+               + " | ".join(f"JPEG 10 keeps: {b}" for b in BANDS) + " |", "|---|---|" + "---|" * 2 * len(BANDS)]
+        md += [f"| {r['data']} | {r['noise']} | " + " | ".join(_f(r["share"][b]) for b in BANDS) + " | "
+               + " | ".join(_f(r["kept"]["jpeg:10"][b]) for b in BANDS) + " |" for r in out["bands"]]
     if out["visibility"]:
         md += ["", "## Visibility (first 200 training images, mean per image)", "",
                "| data | construction | PSNR dB | SSIM | ΔE00 mean | share of pixels ΔE00 > 2.3 |", "|---|---|---|---|---|---|"]
@@ -287,7 +340,7 @@ def report(out: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["run", "survival", "visibility", "report"])
+    ap.add_argument("stage", choices=["run", "survival", "visibility", "bands", "report"])
     ap.add_argument("--data", choices=list(DATASETS), default="c100")
     ap.add_argument("--views", default=None, help="comma-separated (default: the data set's views)")
     ap.add_argument("--noises", default=",".join(CONSTRUCTIONS))
@@ -304,10 +357,10 @@ def main() -> None:
     if a.stage == "run":
         views = a.views.split(",") if a.views else DATASETS[a.data]["views"]
         run(a.data, views, noises, a.defenses.split(","), [int(s) for s in a.seeds.split(",")], a.stop_at)
-    elif a.stage in ("survival", "visibility"):
+    elif a.stage in ("survival", "visibility", "bands"):
         base = load_data(a.data)
-        rows = (survival_rows if a.stage == "survival" else visibility_rows)(base, a.data, noises)
-        locked_update(lambda out: out.__setitem__(a.stage, [r for r in out[a.stage] if not (
+        rows = {"survival": survival_rows, "visibility": visibility_rows, "bands": band_rows}[a.stage](base, a.data, noises)
+        locked_update(lambda out: out.__setitem__(a.stage, [r for r in out.get(a.stage, []) if not (
             r["data"] == a.data and r["noise"] in noises)] + rows))
     else:
         print(report(stored()))

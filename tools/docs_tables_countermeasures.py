@@ -65,6 +65,26 @@ def _countermeasures_visibility(r: Results) -> str:
                       f2(x["de2000_share_jnd"])] for x in rows])
 
 
+BANDS = ("luma DC", "luma AC 1-5", "luma AC 6-63", "chroma")
+
+
+@block("countermeasures-bands", SRC, rows="`bands`: energy over the first 300 training images' δ, no training")
+def _countermeasures_bands(r: Results) -> str:
+    rows = r.json(SRC)["bands"]
+    return md_table(["data", "construction", *[f"share: {b}" for b in BANDS], *[f"JPEG 10 keeps: {b}" for b in BANDS],
+                     "JPEG 10 keeps: all"],
+                    [[x["data"], x["noise"], *[f2(x["share"][b]) for b in BANDS],
+                      *["—" if x["kept"]["jpeg:10"][b] is None else f2(x["kept"]["jpeg:10"][b]) for b in BANDS],
+                      f2(sum(x["share"][b] * (x["kept"]["jpeg:10"][b] or 0.0) for b in BANDS))] for x in rows])
+
+
+def _band(r: Results, data: str, noise: str) -> dict:
+    hits = [x for x in r.json(SRC)["bands"] if (x["data"], x["noise"]) == (data, noise)]
+    if len(hits) != 1:
+        raise KeyError(f"{SRC}: {len(hits)} band rows for {(data, noise)}")
+    return hits[0]
+
+
 def _run(r: Results, data: str, view: str, noise: str, defense: str, seed: int = 0) -> dict:
     hits = [x for x in r.json(SRC)["runs"] if (x["data"], x["view"], x["noise"], x["defense"], x["seed"])
             == (data, view, noise, defense, seed)]
@@ -81,6 +101,16 @@ def _register() -> None:
         name = f"cm.{x['data']}.{x['view']}.{x['noise']}.{x['defense']}.peak"
         key = (x["data"], x["view"], x["noise"], x["defense"])
         value(name, SRC)(lambda r, key=key: f3(_run(r, *key)["peak"]))
+    for x in Results().json(SRC).get("bands", []) if (Results().root / "benchmarks" / "results" / SRC).is_file() else []:
+        for b in BANDS:
+            tag = b.split()[-1] if b != "chroma" else "chroma"
+            tag = {"DC": "dc", "1-5": "low", "6-63": "high", "chroma": "chroma"}[tag]
+            key = (x["data"], x["noise"])
+            value(f"cmb.{x['data']}.{x['noise']}.{tag}.share", SRC)(
+                lambda r, key=key, b=b: f2(_band(r, *key)["share"][b]))
+            for spec in ("jpeg:10", "grayscale"):
+                value(f"cmb.{x['data']}.{x['noise']}.{tag}.{spec}", SRC)(
+                    lambda r, key=key, b=b, spec=spec: f2(_band(r, *key)["kept"][spec][b]))
 
 
 _register()
