@@ -39,8 +39,8 @@ from ucs_lite.metrics import removed  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
-from ucs_lite.noise.robust import (block_dct, block_idct, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
-                                   jpeg_tile_patterns, split_patterns, zigzag_mask)
+from ucs_lite.noise.robust import (BANDS, band_parts, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
+                                   jpeg_tile_patterns, split_patterns)
 from ucs_lite.noise.uc import cluster_images  # noqa: E402
 from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
 
@@ -172,23 +172,6 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
         rows.append(row)
         print("  ".join(f"{k} {v:.2f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
     return rows
-
-
-#: the four orthogonal parts :func:`band_parts` splits a δ into (JPEG's 8×8 grid, zigzag order)
-BANDS = ("luma DC", "luma AC 1-5", "luma AC 6-63", "chroma")
-
-
-def band_parts(d: np.ndarray) -> dict[str, np.ndarray]:
-    """Split δ (float N×H×W×3, H and W multiples of 8) into four orthogonal parts that sum to it: its achromatic
-    part (the channel mean, the same on R, G and B) on each 8×8 block's DC, on the five next zigzag DCT
-    coefficients and on the other 58, and its chromatic rest (zero-sum over the channels)."""
-    a = d.mean(-1)
-    coef = block_dct(a)
-    dc, low = zigzag_mask(1), zigzag_mask(6)
-    masks = {"luma DC": dc, "luma AC 1-5": low & ~dc, "luma AC 6-63": ~low}
-    parts = {k: np.repeat(block_idct(coef * m)[..., None], 3, axis=-1) for k, m in masks.items()}
-    parts["chroma"] = d - a[..., None]
-    return parts
 
 
 def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:

@@ -135,3 +135,29 @@ def test_jpeg_tile_is_one_stationary_tile_per_group():
     assert np.allclose(a[..., :8, :8], a[..., 8:16, 16:24])
     assert np.allclose(np.abs(a), EPS)
     assert not np.allclose(a[0], a[1])
+
+
+def test_band_parts_are_orthogonal_sum_to_delta_and_split_as_jpeg_and_grayscale_see_them():
+    from ucs_lite.defenses import transform_images
+    from ucs_lite.noise.robust import BANDS, band_parts
+
+    rng = np.random.default_rng(0)
+    d = rng.normal(size=(4, 16, 16, 3))
+    parts = band_parts(d)
+    assert list(parts) == list(BANDS)
+    np.testing.assert_allclose(sum(parts.values()), d, atol=1e-10)
+    for i, a in enumerate(BANDS):
+        for b in BANDS[i + 1:]:
+            assert abs((parts[a] * parts[b]).sum()) < 1e-8 * (d ** 2).sum()
+    np.testing.assert_allclose(parts["chroma"].sum(-1), 0, atol=1e-10)
+    # grayscale maps every pixel to its luminance on all three channels: nothing of the chromatic part is left,
+    # and an achromatic δ passes whole (mid-grey images: no clipping)
+    x = np.full((4, 16, 16, 3), 128, np.uint8)
+    for delta in (np.round(np.clip(d * 6, -16, 16)), np.repeat(np.round(np.clip(d[..., :1] * 6, -16, 16)), 3, -1)):
+        xp = (x + delta).astype(np.uint8)
+        out = transform_images(xp, "grayscale").astype(float) - transform_images(x, "grayscale")
+        parts = band_parts(xp.astype(float) - x)
+        energy = {b: (parts[b] ** 2).sum() for b in BANDS}
+        kept = {b: (out * parts[b]).sum() / energy[b] for b in BANDS if energy[b] > 1e-9}
+        assert kept.get("chroma", 0.0) == pytest.approx(0, abs=1e-9)
+    assert all(kept[b] == pytest.approx(1, abs=0.02) for b in BANDS[:3])

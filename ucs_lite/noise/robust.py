@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
-           "jpeg_code_patterns", "jpeg_sign_patterns", "jpeg_tile_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
+           "jpeg_code_patterns", "jpeg_sign_patterns", "band_parts", "BANDS", "jpeg_tile_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
 
 #: How many of each block's DCT coefficients (zigzag order: DC, (0,1), (1,0), (2,0), (1,1), (0,2), ...) a robust
 #: pattern uses. At quality 10 the luminance quantisation steps of the first six are 80, 55, 60, 70, 60, 50 (the
@@ -159,3 +159,20 @@ def split_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, sh
     gen = generator_patterns(groups, tuple(size), eps, seed) * (1 - share)
     return np.clip(robust + gen, -eps, eps).astype(np.float32)
 
+
+#: the four orthogonal parts :func:`band_parts` splits a δ into (JPEG's 8×8 grid, zigzag order)
+BANDS = ("luma DC", "luma AC 1-5", "luma AC 6-63", "chroma")
+
+
+def band_parts(d: np.ndarray) -> dict[str, np.ndarray]:
+    """Split δ (float N×H×W×3 on any pixel scale, H and W multiples of 8) into the four orthogonal parts of
+    :data:`BANDS`, which sum to it: its achromatic part (the channel mean, the same on R, G and B) on each 8×8
+    block's DC, on the next five zigzag DCT coefficients and on the other 58, and its chromatic rest (zero-sum
+    over the channels). Each part has δ's shape (float64)."""
+    a = d.mean(-1)
+    coef = block_dct(a)
+    dc, low = zigzag_mask(1), zigzag_mask(6)
+    masks = {"luma DC": dc, "luma AC 1-5": low & ~dc, "luma AC 6-63": ~low}
+    parts = {k: np.repeat(block_idct(coef * m)[..., None], 3, axis=-1) for k, m in masks.items()}
+    parts["chroma"] = d - a[..., None]
+    return parts
