@@ -137,6 +137,21 @@ def test_jpeg_tile_is_one_stationary_tile_per_group():
     assert not np.allclose(a[0], a[1])
 
 
+def test_jpeg_tile_mirror_is_its_own_left_right_flip_and_uses_even_horizontal_frequencies():
+    """With ``mirror`` every tile equals its own left-right flip (the attacker's flip leaves the texture as it
+    is); without it the tiles are not symmetric. Both use keep − 1 AC coefficients and no DC."""
+    from ucs_lite.noise.robust import _ac_mask, jpeg_tile_patterns
+
+    m = jpeg_tile_patterns(4, (32, 32), EPS, seed=0, mirror=True)
+    plain = jpeg_tile_patterns(4, (32, 32), EPS, seed=0)
+    assert np.array_equal(m, m[..., ::-1]) and not np.array_equal(plain, plain[..., ::-1])
+    assert np.allclose(np.abs(m), EPS) and not np.allclose(m[0], m[1])
+    for mirror in (False, True):
+        mask = _ac_mask(6, mirror)
+        assert mask.sum() == 5 and not mask[0, 0]
+    assert not _ac_mask(6, True)[:, 1::2].any()
+
+
 def test_band_parts_are_orthogonal_sum_to_delta_and_split_as_jpeg_and_grayscale_see_them():
     from ucs_lite.defenses import transform_images
     from ucs_lite.noise.robust import BANDS, band_parts

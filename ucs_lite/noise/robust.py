@@ -107,13 +107,26 @@ def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     return _achromatic(fill_eps(block_idct(coef), eps, quantile), size)
 
 
-def _ac_sign_code(groups: int, bh: int, bw: int, eps: float, seed: int, keep: int) -> np.ndarray:
-    """±ε sign of a random code on the lowest ``keep`` zigzag DCT coefficients without the DC, one code per 8×8
+def _ac_mask(keep: int, mirror: bool = False) -> np.ndarray:
+    """8×8 mask of ``keep − 1`` AC coefficients (no DC) in zigzag order: the lowest ones, or with ``mirror`` the
+    lowest ones of even horizontal frequency — the cosines a left-right flip of the block leaves unchanged."""
+    mask = zigzag_mask(64) if mirror else zigzag_mask(keep)
+    if not mirror:
+        mask[0, 0] = False
+        return mask
+    order = [uv for n in range(2, 65) for uv in zip(*np.nonzero(zigzag_mask(n) & ~zigzag_mask(n - 1)))]
+    chosen = [uv for uv in order if uv[1] % 2 == 0][: keep - 1]
+    mask = np.zeros((8, 8), bool)
+    for u, v in chosen:
+        mask[u, v] = True
+    return mask
+
+
+def _ac_sign_code(groups: int, bh: int, bw: int, eps: float, seed: int, keep: int, mirror: bool = False) -> np.ndarray:
+    """±ε sign of a random code on ``keep − 1`` low AC coefficients (:func:`_ac_mask`; no DC), one code per 8×8
     block of a ``bh`` × ``bw`` grid: G×(8·bh)×(8·bw)."""
     rng = np.random.default_rng(int(seed))
-    mask = zigzag_mask(keep)
-    mask[0, 0] = False
-    coef = rng.standard_normal((groups, bh, bw, 8, 8)) * mask
+    coef = rng.standard_normal((groups, bh, bw, 8, 8)) * _ac_mask(keep, mirror)
     return np.where(block_idct(coef) >= 0, eps, -eps)
 
 
@@ -125,13 +138,16 @@ def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     return _achromatic(_ac_sign_code(groups, h // 8, w // 8, eps, seed, keep), size)
 
 
-def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP) -> np.ndarray:
+def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
+                       mirror: bool = False) -> np.ndarray:
     """One 8×8 achromatic tile per group, repeated over JPEG's grid: the sign (±ε) of a random code on the lowest
     ``keep`` zigzag DCT coefficients without the DC. Unlike :func:`jpeg_sign_patterns` (a different code in every
     block) the pattern is stationary — the same 8-px texture everywhere — so an attacker's random crops shift it
-    without changing what a convolution sees. G×3×H×W within ±ε."""
+    without changing what a convolution sees. With ``mirror`` the code uses only cosines of even horizontal
+    frequency, so the tile is its own left-right mirror image and a flipped training image (the attacker's other
+    augmentation) carries the same texture. G×3×H×W within ±ε."""
     h, w = _grid(size)
-    tile = _ac_sign_code(groups, 1, 1, eps, seed, keep)  # G×8×8
+    tile = _ac_sign_code(groups, 1, 1, eps, seed, keep, mirror)  # G×8×8
     return _achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
 
 
