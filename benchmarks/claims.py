@@ -7,7 +7,7 @@
 ``run`` executes the notebooks with papermill (``ucs_lite.notebooks.run_notebooks``) at their default size
 into ``runs/claims-t<threads>/<commit>/<timestamp>/``, once per attacker seed (``-p seed S -p seeds [S]``;
 notebooks 02 and 03 have no attacker and run once), with ``UCS_LITE_THREADS`` set and a fresh, empty
-``UCS_LITE_CACHE`` per thread count. ``<commit>`` is the checkout's ``git rev-parse HEAD`` (``-dirty`` when
+``UCS_LITE_CACHE`` per thread count. ``<commit>`` is the checkout's ``git rev-parse HEAD`` (``+dirty`` when
 tracked files differ from it). Each notebook's :class:`ucs_lite.notebooks.Claims` records every numeric claim's
 measured value, bound and sense (``claim_values``) beside its margin (``claim_margins``).
 
@@ -27,11 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gitinfo import commit  # noqa: E402
+
 RUNS = ROOT / "runs"
 RESULTS = ROOT / "benchmarks" / "results"
 SEEDED = ("00_quickstart", "01_label_consistency_failure", "04_label_agnostic_evaluation", "05_countermeasures")
@@ -42,15 +45,8 @@ LEGACY_STORED_UTC = {"23d9e55": "2026-11-29T09:09:01Z", "45fcbfa": "2026-11-29T1
 
 
 def current_commit(root: Path = ROOT) -> str:
-    """``git rev-parse HEAD`` of ``root`` (+ ``-dirty`` when tracked files differ); ``unknown`` without git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
+    """The full commit of ``root`` (``+dirty`` when tracked files differ; :func:`gitinfo.commit`)."""
+    return commit(root, short=False)
 
 
 def run(threads: int, seeds: list[int], notebooks: list[str] | None = None) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -30,7 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
+sys.path.insert(0, str(ROOT))
 
+from gitinfo import commit  # noqa: E402
 from ucs_lite.attack import AttackConfig  # noqa: E402
 from ucs_lite.cache import evaluate as evaluate_cached  # noqa: E402
 from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
@@ -82,14 +83,6 @@ def load_data(name: str) -> Bundle:
         return load(SHARED / "cifar100_dev.npz")
     full = load("shared")
     return Bundle(full.train, full.test.balanced_subset(2000, seed=0))
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def protect_with(base: Bundle, assignment: np.ndarray, construction: str) -> tuple[Bundle, Perturbation]:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from notebook_times import commit  # noqa: E402  (short commit, +dirty)
+from gitinfo import commit  # noqa: E402  (short commit, +dirty)
 
 RUNS = ROOT / "runs" / "demo_seeds"
 RESULTS = ROOT / "benchmarks" / "results"

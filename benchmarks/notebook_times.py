@@ -32,17 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from ucs_lite.profiles import NOTEBOOK_WORK, NOTEBOOKS  # noqa: E402  (torch-free)
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from gitinfo import commit  # noqa: E402
+
 RUNNER = ("import json, sys; from ucs_lite.notebooks import run_notebooks; "
           "s = run_notebooks([sys.argv[1]], params=json.loads(sys.argv[4]), out_root=sys.argv[2]); "
           "json.dump(s['notebooks'][0], open(sys.argv[3], 'w'), default=str)")
-
-
-def commit() -> str:
-    """The checked-out commit, with ``+dirty`` when the working tree differs from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return head.strip() + ("+dirty" if dirty else "")
 
 
 def time_notebook(name: str, work_dir: Path, runs_dir: Path | None = None, params: dict | None = None) -> dict:
@@ -78,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     threads = int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads())
     runs_dir = None
     if a.claims:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from claims import RUNS, SEEDED, current_commit
 
         runs_dir = RUNS / f"claims-t{threads}" / current_commit()
