@@ -71,7 +71,7 @@ CONSTRUCTIONS = {
     # one ±ε 8×8 tile per cluster repeated over the grid: a stationary texture that random crops cannot misalign
     "jpeg-tile": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed),
     # the same with a tile that is its own mirror image: the attacker's flips leave it unchanged
-    "jpeg-mirror": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed, mirror=True),
+    "jpeg-mirror": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="jpeg-mirror"),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }

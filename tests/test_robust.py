@@ -8,7 +8,7 @@ from ucs_lite.noise.patterns import random_patterns
 from ucs_lite.noise.robust import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
 
 EPS = 16 / 255
-ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg", "split")
+ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "gen-jpeg", "split")
 
 
 def test_dct_is_orthonormal_and_inverts():
@@ -51,7 +51,7 @@ def test_robust_forms_bounded_seeded_distinct(form):
     assert not np.allclose(a, random_patterns(3, (32, 32), EPS, seed=1, form=form))
 
 
-@pytest.mark.parametrize("form", ("jpeg-code", "jpeg-sign", "jpeg-tile", "gen-jpeg"))
+@pytest.mark.parametrize("form", ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "gen-jpeg"))
 def test_robust_codes_are_achromatic_and_any_size(form):
     a = random_patterns(2, (36, 20), EPS, seed=0, form=form)
     assert a.shape == (2, 3, 36, 20)
