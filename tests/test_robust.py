@@ -176,3 +176,22 @@ def test_band_parts_are_orthogonal_sum_to_delta_and_split_as_jpeg_and_grayscale_
         kept = {b: (out * parts[b]).sum() / energy[b] for b in BANDS if energy[b] > 1e-9}
         assert kept.get("chroma", 0.0) == pytest.approx(0, abs=1e-9)
     assert all(kept[b] == pytest.approx(1, abs=0.02) for b in BANDS[:3])
+
+
+def test_distinct_tiles_are_further_apart_up_to_a_shift():
+    """``distinct`` picks tiles whose largest correlation over cyclic shifts is lower than random tiles' (seed 0),
+    keeps them mirror-symmetric and saturated, and refuses fewer candidates than groups."""
+    from ucs_lite.noise.robust import jpeg_tile_patterns, shift_similarity
+
+    def worst(t: np.ndarray) -> float:
+        s = shift_similarity(t[:, 0, :8, :8])
+        return float(s[~np.eye(len(s), dtype=bool)].max())
+
+    plain = jpeg_tile_patterns(10, (32, 32), EPS, seed=0, mirror=True)
+    far = jpeg_tile_patterns(10, (32, 32), EPS, seed=0, mirror=True, distinct=256)
+    assert worst(far) < worst(plain) - 0.2
+    assert np.array_equal(far, far[..., ::-1]) and np.allclose(np.abs(far), EPS)
+    assert shift_similarity(far[:1, 0, :8, :8], np.roll(far[:1, 0, :8, :8], (3, 5), axis=(-2, -1)))[0, 0] == \
+        pytest.approx(1.0)
+    with pytest.raises(ValueError, match="candidates"):
+        jpeg_tile_patterns(10, (32, 32), EPS, seed=0, distinct=5)

@@ -138,16 +138,47 @@ def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     return _achromatic(_ac_sign_code(groups, h // 8, w // 8, eps, seed, keep), size)
 
 
+def shift_similarity(tiles: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
+    """Largest correlation over the 8×8 cyclic shifts between tiles (A×8×8) and ``others`` (B×8×8; default the
+    tiles themselves): A×B, in [-1, 1] for ±1 tiles. A convolution sees a repeated tile the same way at any
+    shift, so two tiles close to each other up to a shift are nearly one texture to an attacker."""
+    others = tiles if others is None else others
+    shifted = np.stack([np.roll(others, (dy, dx), axis=(-2, -1)) for dy in range(8) for dx in range(8)], 1)
+    a = tiles.reshape(len(tiles), -1).astype(np.float64)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = shifted.reshape(len(others), 64, -1).astype(np.float64)
+    b = b / np.linalg.norm(b, axis=2, keepdims=True)
+    return np.einsum("ik,jsk->ijs", a, b).max(-1)
+
+
+def _distinct(candidates: np.ndarray, groups: int) -> np.ndarray:
+    """``groups`` of the candidate tiles (C×8×8), chosen greedily so that each new one is the least similar to
+    those already chosen (:func:`shift_similarity`), starting from the first."""
+    sim = shift_similarity(candidates)
+    chosen = [0]
+    while len(chosen) < groups:
+        worst = sim[:, chosen].max(1)
+        worst[chosen] = np.inf
+        chosen.append(int(np.argmin(worst)))
+    return candidates[chosen]
+
+
 def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
-                       mirror: bool = False) -> np.ndarray:
+                       mirror: bool = False, distinct: int = 0) -> np.ndarray:
     """One 8×8 achromatic tile per group, repeated over JPEG's grid: the sign (±ε) of a random code on the lowest
     ``keep`` zigzag DCT coefficients without the DC. Unlike :func:`jpeg_sign_patterns` (a different code in every
     block) the pattern is stationary — the same 8-px texture everywhere — so an attacker's random crops shift it
     without changing what a convolution sees. With ``mirror`` the code uses only cosines of even horizontal
     frequency, so the tile is its own left-right mirror image and a flipped training image (the attacker's other
-    augmentation) carries the same texture. G×3×H×W within ±ε."""
+    augmentation) carries the same texture. With ``distinct`` = C > ``groups`` the tiles are chosen from C random
+    candidates to be far apart up to a shift (:func:`_distinct`). G×3×H×W within ±ε."""
     h, w = _grid(size)
-    tile = _ac_sign_code(groups, 1, 1, eps, seed, keep, mirror)  # G×8×8
+    if distinct:
+        if distinct < groups:
+            raise ValueError(f"distinct needs at least as many candidates as groups ({groups}), got {distinct}")
+        tile = _distinct(_ac_sign_code(distinct, 1, 1, eps, seed, keep, mirror), groups)
+    else:
+        tile = _ac_sign_code(groups, 1, 1, eps, seed, keep, mirror)  # G×8×8
     return _achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
 
 
