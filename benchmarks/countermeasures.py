@@ -41,7 +41,7 @@ from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
 from ucs_lite.noise.robust import (BANDS, band_parts, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
-                                   jpeg_tile_patterns, split_patterns)
+                                   jpeg_tile_patterns, shift_similarity, split_patterns)
 from ucs_lite.noise.uc import cluster_images  # noqa: E402
 from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
 
@@ -171,6 +171,19 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     return rows
 
 
+def tile_similarity(delta: np.ndarray) -> dict | None:
+    """For a pattern made of one repeated 8×8 tile per cluster (G×3×H×W, periodic with period 8), how close the
+    clusters' tiles are up to a cyclic shift (:func:`ucs_lite.noise.robust.shift_similarity` of their luminance):
+    the largest and the mean over pairs of clusters. ``None`` when the pattern is not 8-periodic."""
+    y = delta.mean(1)
+    if y.shape[-1] < 16 or y.shape[-2] < 16 or not (np.allclose(y[..., 8:, :], y[..., :-8, :])
+                                                    and np.allclose(y[..., :, 8:], y[..., :, :-8])):
+        return None
+    sim = shift_similarity(y[:, :8, :8])
+    off = sim[~np.eye(len(sim), dtype=bool)]
+    return {"max": float(off.max()), "mean": float(off.mean())}
+
+
 def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     """Why a countermeasure removes what it removes, measured on δ itself: for each construction, the share of
     δ's energy in each of :data:`BANDS` (summed over the first ``n`` training images) and, per countermeasure D,
@@ -188,7 +201,8 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
         parts = band_parts(d)
         energy = {b: float((parts[b] ** 2).sum()) for b in BANDS}
         total = sum(energy.values())
-        row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {}}
+        row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {},
+               "tile_similarity": tile_similarity(pert.delta)}
         for spec in ("jpeg:10", "grayscale"):
             out = transform_images(xp, spec).astype(np.float64) - transform_images(x, spec)
             row["kept"][spec] = {b: float((out * parts[b]).sum() / energy[b]) if energy[b] > 1e-9 * total else None

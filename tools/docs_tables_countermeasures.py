@@ -93,8 +93,28 @@ def _run(r: Results, data: str, view: str, noise: str, defense: str, seed: int =
     return hits[0]
 
 
+def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) -> float:
+    """``removed`` (peak), worst over the stored seeds, under ``defense``; with ``None`` the worst over
+    :data:`WORST_OF` (KeyError until all three exist)."""
+    cells = {w["defense"]: w for w in _summary(r)["worst"] if (w["data"], w["view"], w["noise"]) == (data, view, noise)}
+    wanted = WORST_OF if defense is None else (defense,)
+    missing = [d for d in wanted if d not in cells]
+    if missing:
+        raise KeyError(f"{SRC}: no {data} {view} {noise} runs under {missing}")
+    return min(cells[d]["worst_removed_peak"] for d in wanted)
+
+
 def _register() -> None:
-    """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0)."""
+    """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
+    ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
+    grayscale), ``cmb.*`` (the ``bands`` rows) and ``cmt.*`` (how alike the tiles are)."""
+    stored = Results().root / "benchmarks" / "results" / SRC
+    if stored.is_file():
+        for w in Results().json(SRC).get("summary", {}).get("worst", []):
+            key = (w["data"], w["view"], w["noise"])
+            value(f"cmr.{'.'.join(key)}.{w['defense']}", SRC)(
+                lambda r, key=key, d=w["defense"]: f2(_worst(r, *key, d)))
+            value(f"cmr.{'.'.join(key)}.worst", SRC)(lambda r, key=key: f2(_worst(r, *key, None)))
     for x in Results().json(SRC)["runs"] if (Results().root / "benchmarks" / "results" / SRC).is_file() else []:
         if x["seed"] != 0:
             continue
@@ -111,6 +131,10 @@ def _register() -> None:
             for spec in ("jpeg:10", "grayscale"):
                 value(f"cmb.{x['data']}.{x['noise']}.{tag}.{spec}", SRC)(
                     lambda r, key=key, b=b, spec=spec: f2(_band(r, *key)["kept"][spec][b]))
+        if x.get("tile_similarity"):
+            for stat in ("max", "mean"):
+                value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
+                    lambda r, key=(x["data"], x["noise"]), stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
 
 
 _register()
