@@ -73,7 +73,7 @@ CONSTRUCTIONS = {
     # the same with a tile that is its own mirror image: the attacker's flips leave it unchanged
     "jpeg-mirror": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="jpeg-mirror"),
     # ... with the tiles chosen from 256 candidates to be far apart up to a shift (what a convolution cannot tell apart)
-    "jpeg-mirror-distinct": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed, mirror=True, distinct=256),
+    "jpeg-mirror-distinct": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="jpeg-mirror-distinct"),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }

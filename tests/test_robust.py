@@ -8,7 +8,7 @@ from ucs_lite.noise.patterns import random_patterns
 from ucs_lite.noise.robust import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
 
 EPS = 16 / 255
-ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "gen-jpeg", "split")
+ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "jpeg-mirror-distinct", "gen-jpeg", "split")
 
 
 def test_dct_is_orthonormal_and_inverts():

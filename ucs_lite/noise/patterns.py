@@ -13,7 +13,7 @@ __all__ = ["random_patterns", "generator_patterns", "seeded_generator", "DeltaFi
 FORMS = ("pixel", "lowfreq")
 #: forms of a random pattern (:func:`random_patterns`): those, ``generator`` (an untrained generator's output) and
 #: the countermeasure-robust forms of :mod:`ucs_lite.noise.robust`
-ROBUST_FORMS = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "gen-jpeg", "split")
+ROBUST_FORMS = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "jpeg-mirror-distinct", "gen-jpeg", "split")
 PATTERN_FORMS = FORMS + ("generator",) + ROBUST_FORMS
 
 
@@ -27,9 +27,11 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
 
     ``form``: ``pixel`` (independent pixels), ``lowfreq`` (``lowfreq_res``² values upsampled to blocks) or
     ``generator`` (:func:`generator_patterns`: an untrained image generator's clamped output).
-    ``jpeg-code`` / ``jpeg-sign`` / ``jpeg-tile`` / ``jpeg-mirror`` / ``gen-jpeg`` / ``split``: achromatic codes on
-    the lowest DCT coefficients of JPEG's 8×8 blocks (:mod:`ucs_lite.noise.robust`; ``jpeg-mirror`` is ``jpeg-tile``
-    with tiles that are their own left-right flip; ``dist``, ``lowfreq_res`` and ``gray`` do not apply).
+    ``jpeg-code`` / ``jpeg-sign`` / ``jpeg-tile`` / ``jpeg-mirror`` / ``jpeg-mirror-distinct`` / ``gen-jpeg`` /
+    ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks (:mod:`ucs_lite.noise.robust`;
+    ``jpeg-mirror`` is ``jpeg-tile`` with tiles that are their own left-right flip, ``jpeg-mirror-distinct`` the
+    same with the tiles chosen from 256 candidates to differ up to a shift; ``dist``, ``lowfreq_res`` and ``gray``
+    do not apply).
     ``dist``: ``sign`` (every value ±ε: high energy) or ``uniform`` (U[-ε, ε]).
     ``gray``: the same value on the three channels (achromatic noise: survives grayscale conversion and
     JPEG's chroma subsampling).
@@ -39,8 +41,9 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     if form in ROBUST_FORMS:
         from . import robust
 
-        if form == "jpeg-mirror":
-            return robust.jpeg_tile_patterns(groups, tuple(size), eps, seed, mirror=True)
+        if form in ("jpeg-mirror", "jpeg-mirror-distinct"):
+            return robust.jpeg_tile_patterns(groups, tuple(size), eps, seed, mirror=True,
+                                             distinct=256 if form == "jpeg-mirror-distinct" else 0)
         fn = {"jpeg-code": robust.jpeg_code_patterns, "jpeg-sign": robust.jpeg_sign_patterns,
               "jpeg-tile": robust.jpeg_tile_patterns,
               "gen-jpeg": robust.gen_jpeg_patterns,
