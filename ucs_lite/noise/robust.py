@@ -32,14 +32,18 @@ def dct_matrix(n: int = 8) -> np.ndarray:
     return c
 
 
+def _zigzag_order(n: int = 8) -> list[tuple[int, int]]:
+    """The n×n coefficient positions (row, column) in JPEG's zigzag order."""
+    return sorted(((u, v) for u in range(n) for v in range(n)),
+                  key=lambda t: (t[0] + t[1], t[1] if (t[0] + t[1]) % 2 else t[0]))
+
+
 def zigzag_mask(keep: int, n: int = 8) -> np.ndarray:
     """Boolean n×n mask of the first ``keep`` coefficients in JPEG's zigzag order (1 ≤ keep ≤ n²)."""
     if not 1 <= keep <= n * n:
         raise ValueError(f"keep must be in 1..{n * n}, got {keep}")
-    order = sorted(((u, v) for u in range(n) for v in range(n)),
-                   key=lambda t: (t[0] + t[1], t[1] if (t[0] + t[1]) % 2 else t[0]))
     m = np.zeros((n, n), bool)
-    for u, v in order[:keep]:
+    for u, v in _zigzag_order(n)[:keep]:
         m[u, v] = True
     return m
 
@@ -110,14 +114,9 @@ def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
 def _ac_mask(keep: int, mirror: bool = False) -> np.ndarray:
     """8×8 mask of ``keep − 1`` AC coefficients (no DC) in zigzag order: the lowest ones, or with ``mirror`` the
     lowest ones of even horizontal frequency — the cosines a left-right flip of the block leaves unchanged."""
-    mask = zigzag_mask(64) if mirror else zigzag_mask(keep)
-    if not mirror:
-        mask[0, 0] = False
-        return mask
-    order = [uv for n in range(2, 65) for uv in zip(*np.nonzero(zigzag_mask(n) & ~zigzag_mask(n - 1)))]
-    chosen = [uv for uv in order if uv[1] % 2 == 0][: keep - 1]
+    ac = [uv for uv in _zigzag_order()[1:] if not mirror or uv[1] % 2 == 0][: keep - 1]
     mask = np.zeros((8, 8), bool)
-    for u, v in chosen:
+    for u, v in ac:
         mask[u, v] = True
     return mask
 
