@@ -137,16 +137,22 @@ def append_run(row: dict) -> None:
     locked_update(lambda out: out["runs"].append(row))
 
 
+def samples(base: Bundle, names, n: int):
+    """For each construction: (name, its G×3×H×W patterns, the first ``n`` clean training images, the same
+    images protected), uint8 N×H×W×3, on :func:`clusters_of`'s clusters — what the no-training stages measure."""
+    assign = clusters_of(base)
+    x = base.train.images[:n]
+    for name in names:
+        delta = CONSTRUCTIONS[name](int(assign.max()) + 1, x.shape[1:3], EPS, 0)
+        yield name, delta, x, apply(x, Perturbation(delta, assign[:n], name, EPS, 0))
+
+
 def visibility_rows(base: Bundle, data: str, names) -> list[dict]:
     """PSNR, SSIM and CIEDE2000 (mean, share above the 2.3 JND) of each construction on the first 200 images."""
     from ucs_lite.metrics import visibility
 
     rows = []
-    assign = clusters_of(base)
-    for name in names:
-        _, pert = protect_with(base, assign, name)
-        x = base.train.images[:200]
-        xp = apply(x, Perturbation(pert.delta, pert.assignment[:200], name, EPS, 0))
+    for name, _, x, xp in samples(base, names, 200):
         v = [visibility(a, b) for a, b in zip(x, xp)]
         rows.append({"data": data, "noise": name, **{k: float(np.mean([r[k] for r in v]))
                                                      for k in ("psnr", "ssim", "de2000_mean", "de2000_share_jnd")}})
@@ -158,11 +164,7 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     """Share of each construction's δ (mean over ``n`` images) that each countermeasure leaves in place
     (:func:`ucs_lite.defenses.noise_survival`)."""
     rows = []
-    assign = clusters_of(base)
-    x = base.train.images[:n]
-    for name in names:
-        _, pert = protect_with(base, assign, name)
-        xp = apply(x, Perturbation(pert.delta, pert.assignment[:n], name, EPS, 0))
+    for name, _, x, xp in samples(base, names, n):
         row = {"data": data, "noise": name}
         for d in (*MAIN_DEFENSES[1:], *EXTRA_DEFENSES[:2]):
             row[d] = noise_survival(x, xp, d)
@@ -192,17 +194,13 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     from ucs_lite.defenses import transform_images
 
     rows = []
-    assign = clusters_of(base)
-    x = base.train.images[:n]
-    for name in names:
-        _, pert = protect_with(base, assign, name)
-        xp = apply(x, Perturbation(pert.delta, pert.assignment[:n], name, EPS, 0))
+    for name, delta, x, xp in samples(base, names, n):
         d = xp.astype(np.float64) - x
         parts = band_parts(d)
         energy = {b: float((parts[b] ** 2).sum()) for b in BANDS}
         total = sum(energy.values())
         row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {},
-               "tile_similarity": tile_similarity(pert.delta)}
+               "tile_similarity": tile_similarity(delta)}
         for spec in ("jpeg:10", "grayscale"):
             out = transform_images(xp, spec).astype(np.float64) - transform_images(x, spec)
             row["kept"][spec] = {b: float((out * parts[b]).sum() / energy[b]) if energy[b] > 1e-9 * total else None
