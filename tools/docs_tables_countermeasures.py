@@ -65,12 +65,14 @@ def _countermeasures_visibility(r: Results) -> str:
                       f2(x["de2000_share_jnd"])] for x in rows])
 
 
-BANDS = ("luma DC", "luma AC 1-5", "luma AC 6-63", "chroma")
+#: short names of ucs_lite.noise.robust.BANDS for the inline keys (the bands themselves are read from the rows)
+BAND_TAGS = {"luma DC": "dc", "luma AC 1-5": "low", "luma AC 6-63": "high", "chroma": "chroma"}
 
 
 @block("countermeasures-bands", SRC, rows="`bands`: energy over the first 300 training images' δ, no training")
 def _countermeasures_bands(r: Results) -> str:
     rows = r.json(SRC)["bands"]
+    BANDS = list(rows[0]["share"])
     return md_table(["data", "construction", *[f"share: {b}" for b in BANDS], *[f"JPEG 10 keeps: {b}" for b in BANDS],
                      "JPEG 10 keeps: all"],
                     [[x["data"], x["noise"], *[f2(x["share"][b]) for b in BANDS],
@@ -109,32 +111,28 @@ def _register() -> None:
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
     grayscale), ``cmb.*`` (the ``bands`` rows) and ``cmt.*`` (how alike the tiles are)."""
     stored = Results().root / "benchmarks" / "results" / SRC
-    if stored.is_file():
-        for w in Results().json(SRC).get("summary", {}).get("worst", []):
-            key = (w["data"], w["view"], w["noise"])
-            value(f"cmr.{'.'.join(key)}.{w['defense']}", SRC)(
-                lambda r, key=key, d=w["defense"]: f2(_worst(r, *key, d)))
-            value(f"cmr.{'.'.join(key)}.worst", SRC)(lambda r, key=key: f2(_worst(r, *key, None)))
-    for x in Results().json(SRC)["runs"] if (Results().root / "benchmarks" / "results" / SRC).is_file() else []:
+    data = Results().json(SRC) if stored.is_file() else {}
+    for w in data.get("summary", {}).get("worst", []):
+        key = (w["data"], w["view"], w["noise"])
+        value(f"cmr.{'.'.join(key)}.{w['defense']}", SRC)(lambda r, key=key, d=w["defense"]: f2(_worst(r, *key, d)))
+        value(f"cmr.{'.'.join(key)}.worst", SRC)(lambda r, key=key: f2(_worst(r, *key, None)))
+    for x in data.get("runs", []):
         if x["seed"] != 0:
             continue
         name = f"cm.{x['data']}.{x['view']}.{x['noise']}.{x['defense']}.peak"
         key = (x["data"], x["view"], x["noise"], x["defense"])
         value(name, SRC)(lambda r, key=key: f3(_run(r, *key)["peak"]))
-    for x in Results().json(SRC).get("bands", []) if (Results().root / "benchmarks" / "results" / SRC).is_file() else []:
-        for b in BANDS:
-            tag = b.split()[-1] if b != "chroma" else "chroma"
-            tag = {"DC": "dc", "1-5": "low", "6-63": "high", "chroma": "chroma"}[tag]
-            key = (x["data"], x["noise"])
-            value(f"cmb.{x['data']}.{x['noise']}.{tag}.share", SRC)(
+    for x in data.get("bands", []):
+        key = (x["data"], x["noise"])
+        for b in x["share"]:
+            value(f"cmb.{x['data']}.{x['noise']}.{BAND_TAGS[b]}.share", SRC)(
                 lambda r, key=key, b=b: f2(_band(r, *key)["share"][b]))
             for spec in ("jpeg:10", "grayscale"):
-                value(f"cmb.{x['data']}.{x['noise']}.{tag}.{spec}", SRC)(
+                value(f"cmb.{x['data']}.{x['noise']}.{BAND_TAGS[b]}.{spec}", SRC)(
                     lambda r, key=key, b=b, spec=spec: f2(_band(r, *key)["kept"][spec][b]))
         if x.get("tile_similarity"):
             for stat in ("max", "mean"):
                 value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
-                    lambda r, key=(x["data"], x["noise"]), stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
-
+                    lambda r, key=key, stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
 
 _register()
