@@ -94,6 +94,21 @@ def test_changed_stored_result_fails_the_check_and_rewrite_fixes_it(tmp_path):
     assert dt.check(root, out=io.StringIO()) == 0
 
 
+def test_stale_shipped_result_fails_the_check_and_rewrite_copies_it(tmp_path):
+    """The results a wheel carries for the notebooks (ucs_lite/assets/results/) follow benchmarks/results/: a stored
+    result that changed without its shipped copy fails the check by name; `results-docs` copies it again."""
+    root = _copy_tree(tmp_path)
+    shutil.copytree(ROOT / dt.SHIPPED, root / dt.SHIPPED)
+    assert (root / dt.SHIPPED / "countermeasures.json").is_file()
+    path = root / "benchmarks" / "results" / "countermeasures.json"
+    path.write_text(path.read_text() + "\n")
+    out = io.StringIO()
+    assert dt.check(root, out=out) == 1 and "countermeasures.json" in out.getvalue()
+    assert root / dt.SHIPPED / "countermeasures.json" in dt.write(root)
+    assert (root / dt.SHIPPED / "countermeasures.json").read_bytes() == path.read_bytes()
+    assert dt.check(root, out=io.StringIO()) == 0
+
+
 def test_unknown_or_unclosed_marker_is_an_error():
     """A marker the generator cannot serve is an error, never silently left alone."""
     results = dt.Results(ROOT)

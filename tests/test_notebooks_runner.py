@@ -123,8 +123,9 @@ def test_repository_notebooks_teach_and_check_in_one_place():
         assert not any("viz.record(" in c or "measured = (" in c for c in code), p.name
         assert "nb.resolve(profile, overrides," in "".join(code), p.name
     nb05 = nbformat.read(nbmod.NOTEBOOK_DIR / "05_countermeasures.ipynb", as_version=4)
-    robust = _markdown(nb05).split("## Countermeasure-robust patterns")[1].split("\n## ")[0]
+    robust = _markdown(nb05).split("Countermeasure-robust patterns")[1].split("\n## ")[0]
     assert "jpeg-cluster" in robust and "docs/countermeasures.md" in robust
+    assert 'nb.stored_benchmark("countermeasures")' in "".join(c.source for c in nb05.cells if c.cell_type == "code")
     nb00 = _markdown(nbformat.read(nbmod.NOTEBOOK_DIR / "00_quickstart.ipynb", as_version=4))
     for term in ("peak vs final", "chance", "removed", "PSNR", "SSIM", "purity", "NMI", "completeness", "shortcut"):
         assert f"**{term}**" in nb00, term
@@ -212,7 +213,7 @@ def test_stored_benchmarks_ship_with_the_package(monkeypatch, tmp_path):
     for p in nbmod.find_notebooks():
         src = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
         names |= set(re.findall(r'stored_benchmark\("([^"]+)"\)', src))
-    assert names >= {"granularity", "granularity_cifar10", "purity"}
+    assert names >= {"granularity", "granularity_cifar10", "purity", "countermeasures"}
     monkeypatch.setattr(nbmod, "CHECKOUT_RESULTS", tmp_path / "no-checkout" / "benchmarks" / "results")
     for name in sorted(names):
         shipped = nbmod.RESULTS_ASSETS / f"{name}.json"

@@ -1027,9 +1027,22 @@ def regenerate(root: Path = ROOT) -> dict[Path, tuple[str, str]]:
             for path in doc_files(root)}
 
 
+#: where the package carries the stored results its notebooks draw (``nb.stored_benchmark``), relative to the root
+SHIPPED = Path("ucs_lite") / "assets" / "results"
+
+
+def stale_shipped(root: Path = ROOT) -> list[str]:
+    """The shipped copies (every ``*.json`` in :data:`SHIPPED`) whose bytes differ from ``benchmarks/results/``."""
+    return sorted(p.name for p in (root / SHIPPED).glob("*.json")
+                  if p.read_bytes() != (root / "benchmarks" / "results" / p.name).read_bytes())
+
+
 def check(root: Path = ROOT, out=sys.stdout) -> int:
-    """0 if every generated block matches the stored results; else 1 and a unified diff on ``out``."""
-    bad = 0
+    """0 if every generated block matches the stored results and every shipped copy its source; else 1 and a
+    unified diff (or the stale copies' names) on ``out``."""
+    bad = len(stale := stale_shipped(root))
+    if stale:
+        print(f"{SHIPPED} differs from benchmarks/results for: {', '.join(stale)}", file=out)
     for path, (old, new) in regenerate(root).items():
         if old != new:
             bad += 1
@@ -1043,8 +1056,12 @@ def check(root: Path = ROOT, out=sys.stdout) -> int:
 
 
 def write(root: Path = ROOT) -> list[Path]:
-    """Rewrite every file whose generated blocks changed; the changed files."""
+    """Rewrite every file whose generated blocks changed, and copy every stale shipped result again (its source in
+    ``benchmarks/results/``); the changed files."""
     changed = []
+    for name in stale_shipped(root):
+        (root / SHIPPED / name).write_bytes((root / "benchmarks" / "results" / name).read_bytes())
+        changed.append(root / SHIPPED / name)
     for path, (old, new) in regenerate(root).items():
         if old != new:
             path.write_text(new)

@@ -24,17 +24,20 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "DEFINITION", "PRESETS", "craft", "needs
 #: as ``uc``'s 4-px colour blocks, 4-px achromatic blocks a much weaker one.
 ROBUST_LOWFREQ_RES = 16
 #: Bump a method's number whenever what its defaults produce changes: caches key on it, so results crafted
-#: under an older definition are never served for the new one (uc-robust 2: 2-px blocks, was 4-px).
-DEFINITION = {"uc-robust": 2}
+#: under an older definition are never served for the new one (uc-robust 2: 2-px blocks, was 4-px; jpeg-cluster 2:
+#: the mirror-symmetric, shift-distinct 8×8 tile per cluster, was the per-block ``jpeg-code``).
+DEFINITION = {"uc-robust": 2, "jpeg-cluster": 2}
 #: Options a method name fixes on top of its function's defaults (what ``craft`` passes unless overridden).
 #: ``gen-cluster``: ``random-cluster`` with the pattern of an untrained image generator per cluster (= ``uc-official``
 #: with 0 epochs on standardised-feature clusters); the strongest shortcut per cluster measured in the granularity
 #: study (docs/results.md "Many classes").
-#: ``jpeg-cluster``: ``random-cluster`` with an achromatic code on the lowest DCT coefficients of JPEG's 8×8 blocks per
-#: cluster (:mod:`ucs_lite.noise.robust`): built to survive JPEG and grayscale (docs/countermeasures.md).
+#: ``jpeg-cluster``: ``random-cluster`` with one achromatic 8×8 tile per cluster, repeated on JPEG's grid, made of the
+#: slow DCT waves JPEG 10 keeps, its own left-right mirror image, the tiles chosen to differ up to a shift
+#: (``jpeg-mirror-distinct``, :mod:`ucs_lite.noise.robust`): the best worst case over none / JPEG 10 / grayscale of the
+#: constructions measured in docs/countermeasures.md (other forms: ``--opt form=jpeg-code`` etc., ROBUST_FORMS).
 PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"},
            "gen-cluster": {"feature_mode": "standardize", "form": "generator"},
-           "jpeg-cluster": {"feature_mode": "standardize", "form": "jpeg-code"}}
+           "jpeg-cluster": {"feature_mode": "standardize", "form": "jpeg-mirror-distinct"}}
 
 
 def needs_labels(method: str) -> bool:
