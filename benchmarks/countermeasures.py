@@ -190,7 +190,9 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     """Why a countermeasure removes what it removes, measured on δ itself: for each construction, the share of
     δ's energy in each of :data:`BANDS` (summed over the first ``n`` training images) and, per countermeasure D,
     the share of each part that is still there, Σ⟨D(x+δ) − D(x), δ_b⟩ / Σ‖δ_b‖² (δ_b: the part; the
-    energy-weighted sum over the parts is the whole δ's survival)."""
+    energy-weighted sum over the parts is the whole δ's survival). Beside them, what δ competes with: the
+    images' own energy in each band (``image_share``; the images less their per-channel mean over the ``n``) and
+    δ's energy there relative to it (``vs_image``, the band's signal-to-image ratio)."""
     from ucs_lite.defenses import transform_images
 
     rows = []
@@ -199,8 +201,12 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
         parts = band_parts(d)
         energy = {b: float((parts[b] ** 2).sum()) for b in BANDS}
         total = sum(energy.values())
+        img = band_parts(x - x.reshape(-1, 3).mean(0))
+        img_energy = {b: float((img[b] ** 2).sum()) for b in BANDS}
         row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {},
-               "tile_similarity": tile_similarity(delta)}
+               "tile_similarity": tile_similarity(delta),
+               "image_share": {b: img_energy[b] / sum(img_energy.values()) for b in BANDS},
+               "vs_image": {b: energy[b] / img_energy[b] for b in BANDS}}
         for spec in ("jpeg:10", "grayscale"):
             out = transform_images(xp, spec).astype(np.float64) - transform_images(x, spec)
             row["kept"][spec] = {b: float((out * parts[b]).sum() / energy[b]) if energy[b] > 1e-9 * total else None

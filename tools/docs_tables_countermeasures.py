@@ -80,6 +80,16 @@ def _countermeasures_bands(r: Results) -> str:
                       f2(sum(x["share"][b] * (x["kept"]["jpeg:10"][b] or 0.0) for b in BANDS))] for x in rows])
 
 
+@block("countermeasures-vs-image", SRC, rows="`bands`: `image_share` and `vs_image`, first 300 training images, no training")
+def _countermeasures_vs_image(r: Results) -> str:
+    rows = [x for x in r.json(SRC)["bands"] if "vs_image" in x]
+    BANDS = list(rows[0]["share"])
+    images = [[x["data"], "*the images' own energy (share)*", *[f2(x["image_share"][b]) for b in BANDS]]
+              for x in {x["data"]: x for x in rows}.values()]
+    return md_table(["data", "construction", *BANDS],
+                    images + [[x["data"], x["noise"], *[f2(x["vs_image"][b]) for b in BANDS]] for x in rows])
+
+
 def _band(r: Results, data: str, noise: str) -> dict:
     hits = [x for x in r.json(SRC)["bands"] if (x["data"], x["noise"]) == (data, noise)]
     if len(hits) != 1:
@@ -109,7 +119,8 @@ def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) ->
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
-    grayscale), ``cmb.*`` (the ``bands`` rows) and ``cmt.*`` (how alike the tiles are)."""
+    grayscale), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
+    ``cmb.<data>.images.<band>.share``: the images' own share) and ``cmt.*`` (how alike the tiles are)."""
     stored = Results().root / "benchmarks" / "results" / SRC
     data = Results().json(SRC) if stored.is_file() else {}
     for w in data.get("summary", {}).get("worst", []):
@@ -130,6 +141,11 @@ def _register() -> None:
             for spec in ("jpeg:10", "grayscale"):
                 value(f"cmb.{x['data']}.{x['noise']}.{BAND_TAGS[b]}.{spec}", SRC)(
                     lambda r, key=key, b=b, spec=spec: f2(_band(r, *key)["kept"][spec][b]))
+        for b in x.get("vs_image", {}):
+            value(f"cmb.{x['data']}.{x['noise']}.{BAND_TAGS[b]}.vs_image", SRC)(
+                lambda r, key=key, b=b: f2(_band(r, *key)["vs_image"][b]))
+            value(f"cmb.{x['data']}.images.{BAND_TAGS[b]}.share", SRC)(
+                lambda r, key=key, b=b: f2(_band(r, *key)["image_share"][b]))
         if x.get("tile_similarity"):
             for stat in ("max", "mean"):
                 value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
