@@ -74,6 +74,9 @@ CONSTRUCTIONS = {
     "jpeg-mirror": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="jpeg-mirror"),
     # ... with the tiles chosen from 256 candidates to be far apart up to a shift (what a convolution cannot tell apart)
     "jpeg-mirror-distinct": lambda g, s, e, seed: random_patterns(g, s, e, seed, form="jpeg-mirror-distinct"),
+    # ... from seven even-horizontal-frequency cosines (adds (4,0) and (2,2), JPEG-10 steps 90 and 80) and 1,024
+    # candidates: tiles further apart up to a shift (largest correlation 0.44 against 0.56), the same JPEG survival
+    "jpeg-mirror-distinct8": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed, keep=8, mirror=True, distinct=1024),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }
