@@ -89,14 +89,32 @@ def run_seed(params: dict) -> int | str:
     return seeds[0] if seeds else "-"
 
 
+def finished_notebooks(folder: Path) -> list[dict]:
+    """The notebooks of a run folder whose process was stopped before it wrote ``summary.json``: each executed
+    copy that papermill marked as finished without an exception and whose ``<name>.numbers.json`` was written, as
+    a summary entry (``name``, ``params`` from papermill's metadata, ``ok``, ``numbers``, ``error``)."""
+    out = []
+    for numbers in sorted(folder.glob("*.numbers.json")):
+        name = numbers.name.removesuffix(".numbers.json")
+        executed = folder / f"{name}.ipynb"
+        meta = json.loads(executed.read_text())["metadata"].get("papermill", {}) if executed.is_file() else {}
+        if meta.get("end_time") and meta.get("exception") is None:
+            out.append({"name": name, "params": meta.get("parameters", {}), "ok": True,
+                        "numbers": json.loads(numbers.read_text()), "error": None})
+    return out
+
+
 def runs_from_summary(summary: Path, runs_root: Path = RUNS) -> tuple[list[dict], list[dict]]:
-    """The claim records and failures of one ``summary.json`` under ``runs/claims-t<threads>/[<commit>/]<stamp>/``."""
+    """The claim records and failures of one ``summary.json`` under ``runs/claims-t<threads>/[<commit>/]<stamp>/``;
+    where the file is missing (the run was stopped), of the notebooks that finished (:func:`finished_notebooks`)."""
     rel = summary.relative_to(runs_root).parts
     threads = rel[0].removeprefix("claims-t")
     commit = rel[1] if len(rel) == 4 else None  # claims-t1/<commit>/<stamp>/summary.json; older: no commit level
     finished = stamp_to_utc(rel[-2])
     records, failures = [], []
-    for nbr in json.loads(summary.read_text())["notebooks"]:
+    notebooks = (json.loads(summary.read_text())["notebooks"] if summary.is_file()
+                 else finished_notebooks(summary.parent))
+    for nbr in notebooks:
         seed = run_seed(nbr["params"])
         if not nbr["ok"]:
             failures.append({"notebook": nbr["name"], "threads": threads, "seed": seed, "commit": commit,
@@ -231,7 +249,9 @@ def table(commit: str | None = None, runs_root: Path = RUNS, results: Path = RES
     """Merge stored and new runs, build the table of one version; writes claims.json and claims.md."""
     path = results / "claims.json"
     new, failures = [], []
-    for summary in sorted(runs_root.glob("claims-t*/**/summary.json")):
+    folders = {p.parent for p in runs_root.glob("claims-t*/**/*.numbers.json")}
+    folders |= {p.parent for p in runs_root.glob("claims-t*/**/summary.json")}
+    for summary in sorted(f / "summary.json" for f in folders):
         recs, fails = runs_from_summary(summary, runs_root)
         new += recs
         failures += fails

@@ -216,3 +216,27 @@ def test_claims_run_folder_stores_value_bound_and_commit(tmp_path):
     assert claims.margin(rec) == pytest.approx(0.07)
     rows = claims.claims_table(records, "abc123")
     assert rows[0]["min_margin"] == pytest.approx(0.07) and rows[0]["at"] == "threads 2, seed 3"
+
+
+def test_claims_stopped_run_keeps_the_notebooks_that_finished(tmp_path):
+    """A run stopped before it wrote summary.json still counts the notebooks papermill finished without an
+    exception and whose numbers were written; one that was cut off (no end time) or raised is left out."""
+    folder = tmp_path / "claims-t2" / "abc123" / "20261130-035438"
+    folder.mkdir(parents=True)
+    values = {"claim_margins": {"UC lowers": 0.05},
+              "claim_values": {"UC lowers": {"value": 0.50, "bound": 0.57, "sense": "<="}}}
+
+    def executed(name, end_time, exception=None):
+        meta = {"papermill": {"parameters": {"seed": 2, "overrides": {"seeds": [2]}}, "end_time": end_time,
+                              "exception": exception}}
+        (folder / f"{name}.ipynb").write_text(json.dumps({"metadata": meta, "cells": []}))
+        (folder / f"{name}.numbers.json").write_text(json.dumps(values))
+
+    executed("00_quickstart", "2026-11-30T04:08:55Z")
+    executed("01_label_consistency_failure", None)             # killed while running
+    executed("04_label_agnostic_evaluation", "2026-11-30T04:20:00Z", exception=True)
+    records, failures = claims.runs_from_summary(folder / "summary.json", tmp_path)
+    assert failures == [] and [(r["notebook"], r["seed"], r["threads"]) for r in records] == [("00_quickstart", 2, "2")]
+    results = tmp_path / "results"
+    table = claims.table(runs_root=tmp_path, results=results)
+    assert table["table"]["version"] == "abc123" and len(table["runs"]) == 1
