@@ -198,14 +198,15 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     δ's energy there relative to it (``vs_image``, the band's signal-to-image ratio)."""
     from ucs_lite.defenses import transform_images
 
+    x = base.train.images[:n]  # the images samples() protects: their own band energies, split once
+    img = band_parts(x - x.reshape(-1, 3).mean(0))
+    img_energy = {b: float((img[b] ** 2).sum()) for b in BANDS}
     rows = []
     for name, delta, x, xp in samples(base, names, n):
         d = xp.astype(np.float64) - x
         parts = band_parts(d)
         energy = {b: float((parts[b] ** 2).sum()) for b in BANDS}
         total = sum(energy.values())
-        img = band_parts(x - x.reshape(-1, 3).mean(0))
-        img_energy = {b: float((img[b] ** 2).sum()) for b in BANDS}
         row = {"data": data, "noise": name, "share": {b: energy[b] / total for b in BANDS}, "kept": {},
                "tile_similarity": tile_similarity(delta),
                "image_share": {b: img_energy[b] / sum(img_energy.values()) for b in BANDS},
