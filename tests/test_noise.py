@@ -11,7 +11,8 @@ from ucs_lite.protect import protect_bundle, protect_folder
 
 FAST = {"uc": {"steps": 2, "batch_per_cluster": 2}, "uc-robust": {"steps": 2, "batch_per_cluster": 2},
         "uc-official": {"epochs": 1, "batch_size": 50, "noise_size": 32, "ngf": 8, "n_blocks": 1},
-        "em-class": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}, "em-sample": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}}
+        "em-class": {"rounds": 1, "train_steps": 2, "pgd_steps": 1}, "em-sample": {"rounds": 1, "train_steps": 2, "pgd_steps": 1},
+        "eot-cluster": {"rounds": 1, "train_steps": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def small(sample):
     return Bundle(sample.train.balanced_subset(100, seed=0), sample.test.balanced_subset(20, seed=0))
 
 
-SLOW_METHODS = ("em-class", "em-sample", "uc-official", "gen-cluster")  # 8-11 s each on 2 CPU cores
+SLOW_METHODS = ("em-class", "em-sample", "uc-official", "gen-cluster", "eot-cluster")  # 8-11 s each on 2 CPU cores
 
 
 @pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_METHODS else m for m in METHODS])

@@ -696,6 +696,7 @@ METHOD_OPTIONS = {
     "random-class": {},
     "em-class": dict(rounds=2, train_steps=2, pgd_steps=2, batch_size=16),
     "em-sample": dict(rounds=2, train_steps=2, pgd_steps=2, batch_size=16),
+    "eot-cluster": dict(rounds=1, train_steps=2, batch_size=16),
 }
 
 

@@ -102,14 +102,15 @@ def test_countermeasure_note_is_measured_on_the_output():
     weak, strong = countermeasure_note(x, pixel, "random-cluster"), countermeasure_note(x, code, "jpeg-cluster")
     share = lambda text: int(text.split("JPEG quality 10 leaves ")[1].split("%")[0])  # noqa: E731
     assert share(weak) < 50 < 80 < share(strong)
-    assert "--method jpeg-cluster" in weak and "built to survive" in strong
+    assert "--method eot-cluster" in weak and "jpeg-cluster" in weak and "built to survive" in strong
+    assert "built to survive" in countermeasure_note(x, code, "eot-cluster")
 
 
 def test_protect_cli_prints_the_note_and_jpeg_cluster_is_a_method(tmp_path, capsys):
     from ucs_lite.cli import main
     from ucs_lite.names import FOLDER_METHODS, METHODS
 
-    assert "jpeg-cluster" in METHODS and "jpeg-cluster" not in FOLDER_METHODS
+    assert {"jpeg-cluster", "eot-cluster"} <= set(METHODS) and not {"jpeg-cluster", "eot-cluster"} & set(FOLDER_METHODS)
     rng = np.random.default_rng(0)
     y = np.arange(24) % 3
     data = tmp_path / "in.npz"
@@ -195,3 +196,86 @@ def test_distinct_tiles_are_further_apart_up_to_a_shift():
         pytest.approx(1.0)
     with pytest.raises(ValueError, match="candidates"):
         jpeg_tile_patterns(10, (32, 32), EPS, seed=0, distinct=5)
+
+
+# ---------------------------------------------------------------- differentiable countermeasures (crafting through them)
+
+def _sample_float(n: int = 64):
+    import torch
+
+    from ucs_lite.data import load
+
+    x = load("sample").train.images[:n]
+    return x, torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+
+
+@pytest.mark.parametrize("quality", [10, 30, 75])
+def test_jpeg_torch_follows_pil_closely(quality):
+    """The differentiable JPEG is within ~1 grey level of PIL's on average (PIL itself moves pixels by 5-13
+    levels at these qualities), and keeps about the same share of a pattern's energy as PIL's."""
+    from ucs_lite.defenses import jpeg_torch, transform_images
+
+    x, t = _sample_float()
+    ref = transform_images(x, f"jpeg:{quality}").astype(np.float32)
+    out = jpeg_torch(t, quality).permute(0, 2, 3, 1).numpy() * 255
+    assert np.abs(out - ref).mean() < 1.5
+    assert np.abs(out - ref).mean() < 0.25 * np.abs(x.astype(np.float32) - ref).mean()
+    delta = random_patterns(1, (32, 32), EPS, 0, form="generator")[0]
+    xp = np.clip(x + delta.transpose(1, 2, 0)[None] * 255 + 0.5, 0, 255).astype(np.uint8)
+    import torch
+
+    tp = torch.from_numpy(xp).permute(0, 3, 1, 2).float() / 255
+    d = (xp.astype(np.float32) - x).reshape(len(x), -1)
+    ours = ((jpeg_torch(tp, quality) - jpeg_torch(t, quality)).permute(0, 2, 3, 1).numpy() * 255).reshape(len(x), -1)
+    ours = float(((ours * d).sum(1) / (d * d).sum(1)).mean())
+    assert abs(ours - noise_survival(x, xp, f"jpeg:{quality}")) < 0.1
+
+
+def test_jpeg_tables_follow_libjpeg_scaling():
+    from ucs_lite.defenses import jpeg_tables
+
+    luma10, chroma10 = jpeg_tables(10)
+    assert luma10[0, 0] == 80 and chroma10[0, 0] == 85 and luma10.max() == 255
+    assert (jpeg_tables(50)[0][0, :3] == [16, 11, 10]).all() and (jpeg_tables(100)[0] == 1).all()
+    with pytest.raises(ValueError, match="1..100"):
+        jpeg_tables(0)
+
+
+def test_differentiable_defense_matches_the_data_level_one_and_passes_gradients():
+    import torch
+
+    from ucs_lite.defenses import differentiable_defense, transform_images
+
+    x, t = _sample_float(16)
+    gray = differentiable_defense("grayscale")(t).permute(0, 2, 3, 1).numpy() * 255
+    assert np.abs(gray - transform_images(x, "grayscale")).max() <= 1.0
+    assert torch.equal(differentiable_defense("none")(t), t)
+    t = t.clone().requires_grad_(True)
+    out = differentiable_defense("grayscale+jpeg:10")(t)
+    assert out.shape == t.shape and float(out.detach().min()) >= 0 and float(out.detach().max()) <= 1
+    g, = torch.autograd.grad(out.sum(), t)
+    assert g.abs().sum() > 0  # straight-through rounding: the gradient is not zero almost everywhere
+    with pytest.raises(ValueError, match="no differentiable form"):
+        differentiable_defense("blur:1")
+    with pytest.raises(ValueError, match="unknown defense"):
+        differentiable_defense("jpg:10")
+
+
+def test_em_through_countermeasures_is_bounded_seeded_and_plain_em_is_unchanged():
+    """``through`` crafts through the listed countermeasures, seeded and within ε."""
+    from ucs_lite.noise.em import craft_em
+
+    x, _ = _sample_float(96)
+    y = np.arange(96) % 4
+    kw = dict(rounds=1, train_steps=2, pgd_steps=1, batch_size=16, progress=False)
+    plain = craft_em(x, y, EPS, 0, "class", **kw)
+    eot = craft_em(x, y, EPS, 0, "class", through="jpeg:10,grayscale", **kw)
+    again = craft_em(x, y, EPS, 0, "class", through="jpeg:10,grayscale", **kw)
+    assert np.abs(eot.delta).max() <= EPS + 1e-7 and eot.delta.shape == plain.delta.shape == (4, 3, 32, 32)
+    assert np.array_equal(eot.delta, again.delta) and not np.array_equal(eot.delta, plain.delta)
+    assert eot.meta["through"] == "jpeg:10,grayscale"
+    aug = craft_em(x, y, EPS, 0, "class", through="jpeg:10", augment=True, **kw)
+    assert np.abs(aug.delta).max() <= EPS + 1e-7 and aug.meta["augment"] is True
+    assert np.array_equal(aug.delta, craft_em(x, y, EPS, 0, "class", through="jpeg:10", augment=True, **kw).delta)
+    with pytest.raises(ValueError, match="no differentiable form"):
+        craft_em(x, y, EPS, 0, "class", through="blur:1", **kw)

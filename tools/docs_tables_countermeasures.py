@@ -37,6 +37,33 @@ def removed_table(summary: dict, data: str, view: str) -> str:
         "\n\n(n): the number of attacker seeds the cell is the worst of.")
 
 
+#: the issue's three views and the constructions its note compares (the default and the best robust one; others
+#: join the headline table once they have runs on a view)
+HEADLINE_VIEWS = (("c10", "fine"), ("c100", "fine"), ("c100", "coarse"))
+HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot", "em-cluster-eot-jpeg")
+
+
+@block("countermeasures-headline", SRC, rows="`summary`: removed (peak), worst over the attacker seeds listed")
+def _countermeasures_headline(r: Results) -> str:
+    """One row per (view, construction) of :data:`HEADLINE`: worst-of-seeds ``removed`` under none / JPEG 10 /
+    grayscale / both, the worst of the first three, and the seeds behind each cell."""
+    s = _summary(r)
+    cells = {(w["data"], w["view"], w["noise"], w["defense"]): w for w in s["worst"]}
+    rows = []
+    for data, view in HEADLINE_VIEWS:
+        for n in HEADLINE:
+            got = [cells.get((data, view, n, d)) for d in DEFENSES[:4]]
+            if not any(got):
+                continue
+            three = got[:3]
+            worst = min(c["worst_removed_peak"] for c in three) if all(three) else None
+            rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", f"`{n}`",
+                         *["—" if c is None else f"{f2(c['worst_removed_peak'])} ({len(c['seeds'])})" for c in got],
+                         f2(worst)])
+    return md_table(["view", "construction", *DEFENSES[:4], "worst of the first three"], rows) + (
+        "\n\n(n): the number of attacker seeds the cell is the worst of.")
+
+
 def _views(r: Results) -> list[tuple[str, str]]:
     return list(dict.fromkeys((w["data"], w["view"]) for w in _summary(r)["worst"]))
 

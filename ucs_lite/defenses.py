@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from .data import Bundle, ImageSet
 
-__all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense", "transform_images", "noise_survival"]
+__all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense", "transform_images", "noise_survival",
+           "jpeg_tables", "jpeg_torch", "grayscale_torch", "differentiable_defense"]
 
 DEFENSES = ("none", "jpeg:Q", "grayscale", "blur:σ", "cutout", "mixup", "strong-aug", "adv-train:ε")
 _DATA = ("jpeg", "grayscale", "blur")
@@ -80,6 +81,104 @@ def transform_images(images: np.ndarray, spec: str) -> np.ndarray:
         elif name == "blur":
             x = _blur(x, float(v))
     return x
+
+
+# ---------------------------------------------------------------- differentiable forms (for crafting through them)
+
+#: The example quantisation tables of the JPEG standard (ITU-T T.81, Annex K.1 luminance, K.2 chrominance), which
+#: libjpeg (and so PIL) scales by the quality setting.
+_Q_LUMA = np.array([[16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55],
+                    [14, 13, 16, 24, 40, 57, 69, 56], [14, 17, 22, 29, 51, 87, 80, 62],
+                    [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+                    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], np.float64)
+_Q_CHROMA = np.full((8, 8), 99.0)
+_Q_CHROMA[:4, :4] = [[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]]
+
+
+def jpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
+    """The luminance and chrominance quantisation steps (8×8 float64 each) libjpeg uses at ``quality`` 1..100:
+    the standard tables scaled by 5000/q (q < 50) or 200 − 2q, rounded, kept within 1..255 (baseline JPEG).
+    At quality 10 the luminance DC step is 80."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return tuple(np.clip(np.floor((t * scale + 50) / 100), 1, 255) for t in (_Q_LUMA, _Q_CHROMA))
+
+
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Rounding whose gradient is the identity's (straight-through): the forward pass is exact."""
+    return x + (torch.round(x) - x).detach()
+
+
+def _dct8(device, dtype) -> torch.Tensor:
+    k = torch.arange(8, dtype=torch.float64)
+    c = torch.cos((2 * k[None, :] + 1) * k[:, None] * torch.pi / 16) * (2 / 8) ** 0.5
+    c[0] /= 2 ** 0.5
+    return c.to(device=device, dtype=dtype)
+
+
+def _quantise_plane(p: torch.Tensor, table: np.ndarray) -> torch.Tensor:
+    """One JPEG plane through its codec: N×h×w (multiples of 8, 0–255 scale) -> the decoded plane, with the
+    8×8 DCT coefficients of each block rounded to multiples of ``table`` (straight-through)."""
+    n, h, w = p.shape
+    c = _dct8(p.device, p.dtype)
+    q = torch.as_tensor(table, dtype=p.dtype, device=p.device)
+    b = (p - 128).reshape(n, h // 8, 8, w // 8, 8).transpose(2, 3)
+    coef = c @ b @ c.T
+    b = c.T @ (_round_ste(coef / q) * q) @ c
+    return b.transpose(2, 3).reshape(n, h, w) + 128
+
+
+def jpeg_torch(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """A differentiable JPEG round trip of float N×3×H×W images in [0,1] (same shape and range out): JFIF
+    YCbCr, 4:2:0 chroma (2×2 means), 8×8 DCT quantised with :func:`jpeg_tables` (rounding straight-through),
+    chroma upsampled bilinearly, RGB rounded to 8 bits. It follows PIL's encoder closely, not bit for bit
+    (libjpeg's integer DCT and its chroma upsampling differ by a few levels; ``tests/test_defenses.py``
+    bounds the gap)."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected N×3×H×W images, got shape {tuple(x.shape)}")
+    luma_q, chroma_q = jpeg_tables(int(quality))
+    n, _, h, w = x.shape
+    v = F.pad(x.clamp(0, 1) * 255, (0, (-w) % 16, 0, (-h) % 16), mode="replicate")
+    r, g, b = v.unbind(1)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = F.avg_pool2d((-0.168736 * r - 0.331264 * g + 0.5 * b + 128)[:, None], 2)[:, 0]
+    cr = F.avg_pool2d((0.5 * r - 0.418688 * g - 0.081312 * b + 128)[:, None], 2)[:, 0]
+    y = _quantise_plane(y, luma_q)
+    up = [F.interpolate(_quantise_plane(p, chroma_q)[:, None], scale_factor=2, mode="bilinear",
+                        align_corners=False)[:, 0] - 128 for p in (cb, cr)]
+    rgb = torch.stack([y + 1.402 * up[1], y - 0.344136 * up[0] - 0.714136 * up[1], y + 1.772 * up[0]], 1)
+    return _round_ste(rgb[..., :h, :w].clamp(0, 255)) / 255
+
+
+def grayscale_torch(x: torch.Tensor) -> torch.Tensor:
+    """Differentiable form of ``grayscale`` (ITU-R 601 luminance on all three channels, 8-bit rounded
+    straight-through): float N×3×H×W in [0,1] -> same shape."""
+    g = torch.tensordot(torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device), x.clamp(0, 1),
+                        dims=([0], [1]))
+    return (_round_ste(g * 255) / 255)[:, None].expand(-1, 3, -1, -1)
+
+
+def differentiable_defense(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The data-level countermeasures of ``spec`` as one differentiable function of float N×3×H×W images in
+    [0,1], in ``spec``'s order (``grayscale+jpeg:10``: grayscale, then JPEG) — what crafting *through* a
+    countermeasure optimises against. Only ``none``, ``jpeg:Q`` and ``grayscale`` have such a form here;
+    anything else raises ValueError."""
+    steps = []
+    for name, v in parse_defense(spec):
+        if name == "jpeg":
+            steps.append(lambda t, q=int(v): jpeg_torch(t, q))
+        elif name == "grayscale":
+            steps.append(grayscale_torch)
+        else:
+            raise ValueError(f"{name!r} has no differentiable form; use none, jpeg:Q or grayscale (combine with +)")
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        for f in steps:
+            x = f(x)
+        return x
+
+    return run
 
 
 def noise_survival(clean: np.ndarray, protected: np.ndarray, spec: str) -> float:

@@ -13,8 +13,8 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "LABELLED_METHODS", "FOLDER_METHODS", "A
            "COLOURS", "Construction", "STRENGTHS", "DEFAULT_STRENGTH", "resolve_strength"]
 
 #: Every noise method :func:`ucs_lite.noise.craft` knows (a new method is added here and in the registry).
-METHODS = ("uc", "uc-robust", "uc-official", "gen-cluster", "jpeg-cluster", "random-cluster", "random-class", "em-class",
-           "em-sample", "random-multi")
+METHODS = ("uc", "uc-robust", "uc-official", "gen-cluster", "jpeg-cluster", "eot-cluster", "random-cluster", "random-class",
+           "em-class", "em-sample", "random-multi")
 #: What ``protect`` uses unless told otherwise (``--data`` and ``--input-dir``): chosen by the worst case over label
 #: views and attacker seeds on CIFAR-10 and CIFAR-100 (docs/results.md "Many classes"). The paper's method stays
 #: ``uc`` / ``uc-official``.
@@ -24,7 +24,8 @@ LABELLED_METHODS = ("random-class", "em-class", "em-sample")
 #: Methods folder mode (``protect --input-dir``) crafts: label-free, one δ per K-means cluster, whose pattern a
 #: ``--strength`` can shape (cells, colour). ``uc-official`` (224-px generators trained over every image) and
 #: ``random-multi`` (code tuples of several clusterings) are left out: neither takes a strength's shape; nor is
-#: ``jpeg-cluster``, whose code is aligned to JPEG's 8×8 grid at the crafting size (resizing δ to each photo breaks it).
+#: ``jpeg-cluster`` and ``eot-cluster``, whose codes are aligned to JPEG's 8×8 grid at the crafting size (resizing δ to
+#: each photo breaks it).
 FOLDER_METHODS = ("gen-cluster", "uc", "uc-robust", "random-cluster")
 
 #: Attacker architectures :func:`ucs_lite.attack.evaluate` trains.

@@ -212,7 +212,7 @@ def check_folder_method(method: str) -> None:
         return
     why = ("it is built from the protector's labels and a folder of photos has none" if needs_labels(method)
            else "its code is aligned to JPEG's 8×8 grid at one size, and folder mode resizes δ to each photo"
-           if method == "jpeg-cluster" else "its noise takes no --strength shape" if method in METHODS
+           if method in ("jpeg-cluster", "eot-cluster") else "its noise takes no --strength shape" if method in METHODS
            else "it is not a method")
     raise ValueError(f"--method {method} cannot protect an --input-dir ({why}); use one of "
                      f"{', '.join(FOLDER_METHODS)} (default {DEFAULT_METHOD})")
@@ -358,13 +358,14 @@ def worst_visibility(quality: dict[str, dict]) -> dict:
 def countermeasure_note(clean: np.ndarray, protected: np.ndarray, method: str, n: int = 200) -> str:
     """One line on what the two cheapest countermeasures do to this output: the share of δ that JPEG quality 10
     and grayscale leave in place (:func:`ucs_lite.defenses.noise_survival`, measured now on the first ``n`` of the
-    uint8 N×H×W×3 ``clean`` / ``protected`` training images), and which method is built to survive both."""
+    uint8 N×H×W×3 ``clean`` / ``protected`` training images), and which methods are built to survive both."""
     from .defenses import noise_survival
 
     keep = {spec: noise_survival(clean[:n], protected[:n], spec) for spec in ("jpeg:10", "grayscale")}
     text = (f"note: JPEG quality 10 leaves {keep['jpeg:10']:.0%} of this {method} noise in the images and grayscale "
             f"{keep['grayscale']:.0%}")
-    if method == "jpeg-cluster":
+    if method in ("jpeg-cluster", "eot-cluster"):
         return text + " (built to survive both; how much that protects: docs/countermeasures.md)"
-    return text + ("; an attacker who re-encodes the images removes the rest. --method jpeg-cluster keeps most "
-                   "of its noise through both (what each protects: docs/countermeasures.md)")
+    return text + ("; an attacker who re-encodes the images removes the rest. --method eot-cluster (crafted through "
+                   "JPEG and grayscale) or jpeg-cluster keep more of their noise through both (what each protects: "
+                   "docs/countermeasures.md)")

@@ -6,6 +6,7 @@
 | ``uc`` (Unlearnable Clusters, our fast configuration: 4-px-block δ optimised in feature space) | no | K-means clusters | :mod:`.uc` |
 | ``uc-robust`` (UC with achromatic δ in 2-px blocks: survives grayscale and JPEG chroma subsampling) | no | clusters | :mod:`.uc` |
 | ``jpeg-cluster`` (one achromatic, mirror-symmetric 8×8 tile of slow DCT waves per cluster on JPEG's grid: survives JPEG and grayscale; weaker than ``gen-cluster`` without a countermeasure; docs/countermeasures.md) | no | clusters | :mod:`.random`, :mod:`.robust` |
+| ``eot-cluster`` (class-wise error-minimising noise on the K-means clusters, crafted through a differentiable JPEG 10 / grayscale; docs/countermeasures.md) | no | clusters | :mod:`.em`, :mod:`ucs_lite.defenses` |
 | ``uc-official`` (the authors' schedule: generators, all images, 224 px) | no | clusters | :mod:`.uc` |
 | ``random-cluster`` (one random pattern per cluster; the ablation) | no | clusters | :mod:`.random` |
 | ``random-multi`` (random patterns of K-means clusters at several p, composed in one δ) | no | code tuples | :mod:`.multi` |

@@ -3,12 +3,14 @@ protector's labels. ``class`` mode: one δ per class; ``sample`` mode: one δ pe
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..defenses import differentiable_defense
 from ..models import build_model
 from .base import Perturbation, check_eps
 
@@ -20,7 +22,8 @@ _MEAN, _STD = 0.5, 0.25
 def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed: int = 0, mode: str = "class",
              rounds: int = 8, train_steps: int = 20, pgd_steps: int = 5, batch_size: int = 256,
              stop_acc: float = 0.99, model: str = "small-cnn", device: str | torch.device = "cpu",
-             label_view: str = "fine", progress: bool = True) -> Perturbation:
+             label_view: str = "fine", through: str = "", augment: bool = False,
+             progress: bool = True) -> Perturbation:
     """Error-minimising noise.
 
     Each round: ``train_steps`` SGD steps of the model on x + δ, then ``pgd_steps`` signed-gradient
@@ -28,10 +31,18 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
     stops early once the model's accuracy on x + δ reaches ``stop_acc``.
     images: uint8 N×H×W×3; labels: (N,) protector labels. Returns δ (K×3×H×W for class mode,
     N×3×H×W for sample mode) and the assignment.
+
+    ``through`` (e.g. ``"jpeg:10,grayscale,grayscale+jpeg:10"``): crafting through countermeasures (expectation
+    over transformations) — every batch, of the model's steps and of δ's, goes through one of ``none`` and the
+    listed countermeasures (drawn uniformly from ``seed``'s generator, in their differentiable forms,
+    :func:`ucs_lite.defenses.differentiable_defense`), so δ is chosen for what survives them. Empty: plain EM.
+    ``augment``: after the countermeasure, every batch also gets the attacker's random crop + flip
+    (:func:`ucs_lite.attack.random_crop_flip`), so δ is chosen for what survives the attacker's augmentation.
     """
     eps = check_eps(eps)
     if mode not in ("class", "sample"):
         raise ValueError("EM mode must be 'class' or 'sample'")
+    views = [differentiable_defense(s) for s in ("none", *[t for t in through.split(",") if t.strip()])]
     t0 = time.time()
     dev = torch.device(device)
     n, h, w = images.shape[:3]
@@ -47,12 +58,23 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
         net = build_model(model, k).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     alpha = eps / 10 if pgd_steps >= 10 else eps / 4
+
+    def view() -> Callable[[torch.Tensor], torch.Tensor]:
+        """The countermeasure this batch goes through (no draw, so plain EM's random stream is unchanged,
+        when there is only ``none``)."""
+        cm = views[int(torch.randint(0, len(views), (1,), generator=g))] if len(views) > 1 else views[0]
+        if not augment:
+            return cm
+        from ..attack import random_crop_flip
+
+        return lambda t: random_crop_flip(cm(t), g)
+
     acc, history = 0.0, []
     for r in tqdm(range(rounds), desc=f"EM-{mode}", disable=not progress):
         net.train()
         for _ in range(train_steps):
             idx = torch.randint(0, n, (batch_size,), generator=g)
-            xb = (x_all[idx] + delta[assign[idx]]).clamp(0, 1).to(dev)
+            xb = view()((x_all[idx] + delta[assign[idx]]).clamp(0, 1).to(dev))
             loss = F.cross_entropy(net((xb - _MEAN) / _STD), y_all[idx].to(dev))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -65,10 +87,11 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
             xb, yb = x_all[idx].to(dev), y_all[idx].to(dev)
             gi = assign[idx]
             d = delta[gi].clone().to(dev).requires_grad_(True) if mode == "sample" else None
+            cm = view()
             for _ in range(pgd_steps):
                 dd = d if mode == "sample" else delta.to(dev).requires_grad_(True)
                 db = dd if mode == "sample" else dd[gi.to(dev)]
-                loss = F.cross_entropy(net(((xb + db).clamp(0, 1) - _MEAN) / _STD), yb)
+                loss = F.cross_entropy(net((cm((xb + db).clamp(0, 1)) - _MEAN) / _STD), yb)
                 grad, = torch.autograd.grad(loss, dd)
                 with torch.no_grad():
                     if mode == "sample":
@@ -78,12 +101,12 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
             if mode == "sample":
                 delta[gi] = d.detach().cpu()
             with torch.no_grad():
-                out = net(((xb + delta[gi].to(dev)).clamp(0, 1) - _MEAN) / _STD)
+                out = net((cm((xb + delta[gi].to(dev)).clamp(0, 1)) - _MEAN) / _STD)
                 correct += int((out.argmax(1) == yb).sum())
         acc = correct / n
         history.append(acc)
         if acc >= stop_acc:
             break
     meta = {"mode": mode, "rounds_run": len(history), "train_acc_history": history, "train_steps": train_steps,
-            "pgd_steps": pgd_steps, "labels": label_view, "model": model, "seconds": time.time() - t0}
+            "pgd_steps": pgd_steps, "through": through, "augment": augment, "labels": label_view, "model": model, "seconds": time.time() - t0}
     return Perturbation(delta.numpy(), assign.numpy(), f"em-{mode}", eps, seed, meta=meta)

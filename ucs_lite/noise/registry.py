@@ -35,7 +35,12 @@ DEFINITION = {"uc-robust": 2, "jpeg-cluster": 2}
 #: slow DCT waves JPEG 10 keeps, its own left-right mirror image, the tiles chosen to differ up to a shift
 #: (``jpeg-mirror-distinct``, :mod:`ucs_lite.noise.robust`): the best worst case over none / JPEG 10 / grayscale of the
 #: constructions measured in docs/countermeasures.md (other forms: ``--opt form=jpeg-code`` etc., ROBUST_FORMS).
+#: ``eot-cluster``: class-wise error-minimising noise (:func:`ucs_lite.noise.em.craft_em`) with the K-means clusters
+#: (standardised features) as the classes, crafted *through* a differentiable JPEG 10, grayscale and both (one drawn
+#: per batch beside none), so δ is what survives them (docs/countermeasures.md "Crafting through the countermeasures").
+EOT_THROUGH = "jpeg:10,grayscale,grayscale+jpeg:10"
 PRESETS = {"uc-robust": {"gray": True, "lowfreq_res": ROBUST_LOWFREQ_RES}, "random-cluster": {"feature_mode": "standardize"},
+           "eot-cluster": {"feature_mode": "standardize", "through": EOT_THROUGH, "rounds": 10, "pgd_steps": 1},
            "gen-cluster": {"feature_mode": "standardize", "form": "generator"},
            "jpeg-cluster": {"feature_mode": "standardize", "form": "jpeg-mirror-distinct"}}
 
@@ -64,7 +69,8 @@ def _method_function(method: str):
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return {"random-multi": craft_random_multi_images, "uc": craft_uc, "uc-robust": craft_uc,
             "uc-official": craft_uc_official, "random-cluster": craft_random_cluster,
-            "gen-cluster": craft_random_cluster, "jpeg-cluster": craft_random_cluster, "random-class": craft_random_class, "em-class": craft_em,
+            "gen-cluster": craft_random_cluster, "jpeg-cluster": craft_random_cluster, "eot-cluster": craft_em,
+            "random-class": craft_random_class, "em-class": craft_em,
             "em-sample": craft_em}[method]
 
 
@@ -154,6 +160,14 @@ def check_options(method: str, options: dict) -> dict:
             raise ValueError(f"option {key}={value!r} of {method}: give {wrong} (default {default!r})")
         if key in _CHOICES and isinstance(value, str) and value not in _CHOICES[key]:
             raise ValueError(f"option {key}={value!r} of {method}: choose one of {', '.join(_CHOICES[key])}")
+        if key == "through" and isinstance(value, str):
+            from ..defenses import differentiable_defense
+
+            for spec in (t for t in value.split(",") if t.strip()):
+                try:
+                    differentiable_defense(spec)
+                except ValueError as e:
+                    raise ValueError(f"option through={value!r} of {method}: {e}") from None
     return options
 
 
@@ -183,9 +197,14 @@ def craft(method: str, train: ImageSet, eps: float = 16 / 255, seed: int = 0, la
         return craft_uc_official(train, s, p=p, eps=eps, seed=seed, progress=progress, **options)
     if method == "random-multi":
         return craft_random_multi_images(train.images, s, p=p, eps=eps, seed=seed, progress=progress, **options)
-    options = {**PRESETS[method], **options}  # random-cluster / gen-cluster / jpeg-cluster
+    options = {**PRESETS[method], **options}  # random-cluster / gen-cluster / jpeg-cluster / eot-cluster
     mode = options.pop("feature_mode")
     _, clustering = cluster_images(train.images, s, p, seed=seed, mode=mode, progress=progress)
-    pert = craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)
+    if method == "eot-cluster":
+        pert = craft_em(train.images, clustering.labels, eps, seed, mode="class", label_view="clusters",
+                        device=resolve_device(device), progress=progress, **options)
+        pert.meta["surrogate"] = s.name
+    else:
+        pert = craft_random_cluster(clustering, size, eps, seed, surrogate=s.name, **options)
     pert.method = method
     return pert
