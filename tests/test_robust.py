@@ -279,3 +279,14 @@ def test_em_through_countermeasures_is_bounded_seeded_and_plain_em_is_unchanged(
     assert np.array_equal(aug.delta, craft_em(x, y, EPS, 0, "class", through="jpeg:10", augment=True, **kw).delta)
     with pytest.raises(ValueError, match="no differentiable form"):
         craft_em(x, y, EPS, 0, "class", through="blur:1", **kw)
+
+
+def test_eot_cluster_options_are_checked_before_any_work():
+    from ucs_lite.noise.registry import PRESETS, check_options, option_defaults
+
+    assert option_defaults("eot-cluster")["through"] == PRESETS["eot-cluster"]["through"] == "jpeg:10,grayscale,grayscale+jpeg:10"
+    assert check_options("eot-cluster", {"through": "jpeg:30", "augment": True}) == {"through": "jpeg:30", "augment": True}
+    with pytest.raises(ValueError, match="through='blur:1' of eot-cluster: 'blur' has no differentiable form"):
+        check_options("eot-cluster", {"through": "blur:1"})
+    with pytest.raises(ValueError, match="eot-cluster has no option 'form'"):
+        check_options("eot-cluster", {"form": "generator"})
