@@ -259,15 +259,14 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
     base = load_data(data)
     assign = clusters_of(base)
     spec = DATASETS[data]
-    done = {(r["data"], r["view"], r["noise"], r["defense"], r["seed"]) for r in out["runs"]}
     bundles: dict[str, Bundle] = {"clean": base}
     for seed in seeds:
         for defense in defenses:
             for view in views:
                 for name in dict.fromkeys(("clean", *noises)):
-                    if (data, view, name, defense, seed) in done or (data, view, name, defense, seed) in {
-                            (r["data"], r["view"], r["noise"], r["defense"], r["seed"]) for r in stored()["runs"]}:
-                        continue  # stored before this process started, or since (another process's run)
+                    if (data, view, name, defense, seed) in {(r["data"], r["view"], r["noise"], r["defense"], r["seed"])
+                                                             for r in stored()["runs"]}:
+                        continue  # stored, by this process or another one running beside it
                     if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
                         print("stop time reached", flush=True)
                         return

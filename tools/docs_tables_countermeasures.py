@@ -17,6 +17,17 @@ def _summary(r: Results) -> dict:
     return r.json(SRC)["summary"]
 
 
+def _cell(c: dict | None) -> str:
+    """A ``summary["worst"]`` entry as "removed (seeds)"; "—" when the run was not made."""
+    return "—" if c is None else f"{f2(c['worst_removed_peak'])} ({len(c['seeds'])})"
+
+
+def _worst_of(entries) -> float | None:
+    """The smallest ``worst_removed_peak`` of ``entries``; None until every one of them exists."""
+    entries = list(entries)
+    return min(c["worst_removed_peak"] for c in entries) if all(entries) else None
+
+
 def removed_table(summary: dict, data: str, view: str) -> str:
     """Markdown: one row per construction with its worst-of-seeds ``removed`` (peak) under each countermeasure that
     was run, the worst over :data:`WORST_OF` (— until all three exist) and the attacker seeds behind the row; a first
@@ -25,14 +36,10 @@ def removed_table(summary: dict, data: str, view: str) -> str:
     defenses = [d for d in DEFENSES if any(k[1] == d for k in cells)]
     clean = {c["defense"]: c for c in summary["clean"] if c["data"] == data and c["view"] == view}
     noises = list(dict.fromkeys(k[0] for k in cells))
-    def cell(c: dict | None) -> str:
-        return "—" if c is None else f"{f2(c['worst_removed_peak'])} ({len(c['seeds'])})"
-
     rows = [["*clean attacker, peak (mean)*", *[f3(clean[d]["peak"]) if d in clean else "—" for d in defenses], ""]]
     for n in noises:
-        three = [cells.get((n, d)) for d in WORST_OF]
-        worst = min(c["worst_removed_peak"] for c in three) if all(three) else None
-        rows.append([n, *[cell(cells.get((n, d))) for d in defenses], f2(worst)])
+        rows.append([n, *[_cell(cells.get((n, d))) for d in defenses],
+                     f2(_worst_of(cells.get((n, d)) for d in WORST_OF))])
     return md_table(["construction", *defenses, "worst of none / jpeg:10 / grayscale"], rows) + (
         "\n\n(n): the number of attacker seeds the cell is the worst of.")
 
@@ -53,13 +60,9 @@ def _countermeasures_headline(r: Results) -> str:
     for data, view in HEADLINE_VIEWS:
         for n in HEADLINE:
             got = [cells.get((data, view, n, d)) for d in DEFENSES[:4]]
-            if not any(got):
-                continue
-            three = got[:3]
-            worst = min(c["worst_removed_peak"] for c in three) if all(three) else None
-            rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", f"`{n}`",
-                         *["—" if c is None else f"{f2(c['worst_removed_peak'])} ({len(c['seeds'])})" for c in got],
-                         f2(worst)])
+            if any(got):
+                rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", f"`{n}`", *map(_cell, got),
+                             f2(_worst_of(got[:3]))])
     return md_table(["view", "construction", *DEFENSES[:4], "worst of the first three"], rows) + (
         "\n\n(n): the number of attacker seeds the cell is the worst of.")
 

@@ -42,6 +42,8 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
     eps = check_eps(eps)
     if mode not in ("class", "sample"):
         raise ValueError("EM mode must be 'class' or 'sample'")
+    if augment:
+        from ..attack import random_crop_flip  # imported once, not per batch (attack imports more than EM needs)
     views = [differentiable_defense(s) for s in ("none", *[t for t in through.split(",") if t.strip()])]
     t0 = time.time()
     dev = torch.device(device)
@@ -63,11 +65,7 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
         """The countermeasure this batch goes through (no draw, so plain EM's random stream is unchanged,
         when there is only ``none``)."""
         cm = views[int(torch.randint(0, len(views), (1,), generator=g))] if len(views) > 1 else views[0]
-        if not augment:
-            return cm
-        from ..attack import random_crop_flip
-
-        return lambda t: random_crop_flip(cm(t), g)
+        return (lambda t: random_crop_flip(cm(t), g)) if augment else cm
 
     acc, history = 0.0, []
     for r in tqdm(range(rounds), desc=f"EM-{mode}", disable=not progress):
