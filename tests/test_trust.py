@@ -110,6 +110,26 @@ def test_craft_cache_marks_hits(tiny_bundle, tmp_path):
     assert np.array_equal(a.delta, b.delta) and len(_files(tmp_path, "perturbations")) == 1
 
 
+def test_cached_perturbation_computes_once_per_key_and_rekeys_on_code(tmp_path, monkeypatch):
+    from ucs_lite.noise import Perturbation
+    calls = []
+
+    def compute(v: float = 0.01) -> Perturbation:
+        calls.append(v)
+        return Perturbation(np.full((2, 3, 4, 4), v, np.float32), np.array([0, 1, 1]), "study:x", 16 / 255, 0)
+
+    a = cache.cached_perturbation({"method": "study:x", "seed": 0}, compute, cache_dir=tmp_path)
+    b = cache.cached_perturbation({"method": "study:x", "seed": 0}, lambda: compute(0.02), cache_dir=tmp_path)
+    assert calls == [0.01] and np.array_equal(a.delta, b.delta)  # the second is read back, not recomputed
+    cache.cached_perturbation({"method": "study:x", "seed": 1}, lambda: compute(0.03), cache_dir=tmp_path)
+    assert calls == [0.01, 0.03]  # another key: computed
+    monkeypatch.setattr(cache, "CACHE_VERSION", cache.CACHE_VERSION + 1)
+    cache.cached_perturbation({"method": "study:x", "seed": 0}, lambda: compute(0.04), cache_dir=tmp_path)
+    assert calls == [0.01, 0.03, 0.04]  # a code change re-keys it
+    keys = [json.loads(f.read_text()) for f in (tmp_path / "perturbations").glob("*.key.json")]
+    assert len(keys) == 3 and all(k["kind"] == "perturbations" and "code" in k for k in keys)
+
+
 def test_cache_ls_and_clear(tiny_bundle, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("UCS_LITE_CACHE", str(tmp_path))
     cache.protect(tiny_bundle, "random-class", eps=8 / 255)

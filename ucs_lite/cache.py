@@ -46,7 +46,7 @@ from .provenance import config_hash
 from .surrogates import DEFAULT_SURROGATE, Surrogate, resolve_device
 
 __all__ = ["CACHE_VERSION", "KINDS", "cache_root", "library_versions", "protect", "craft", "evaluate", "entries",
-           "clear",
+           "clear", "cached_perturbation",
            "protect_key", "craft_key", "evaluate_key"]
 
 #: Bump whenever a change of the code changes what a cached computation returns (all entries re-key).
@@ -159,6 +159,18 @@ def _cached_file(key: dict, suffix: str, read: Callable[[Path], Any], write: Cal
     write(value, path)
     _write_key(path, key)
     return value, False
+
+
+def cached_perturbation(key: dict, compute: Callable[[], Perturbation], definition_of: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, refresh: bool = False) -> Perturbation:
+    """A :class:`Perturbation` that is not one of :func:`craft`'s methods (a study's own construction), cached in
+    the one cache: ``key`` is a JSON-able dict of everything ``compute()`` depends on (data fingerprint, options,
+    seed); the cache adds the entry kind and the code part (package, cache and library versions, and the method
+    definition number of ``definition_of``), so a code change re-keys it like every other entry.
+    ``refresh`` recomputes and replaces the entry."""
+    full = {**key, "kind": "perturbations", "code": _code(definition_of)}
+    pert, _ = _cached_file(full, ".npz", Perturbation.load, lambda q, path: q.save(path), compute, cache_dir, refresh)
+    return pert
 
 
 def protect(bundle: Bundle, method: str, eps: float = 16 / 255, seed: int = 0, labels: str = "fine",

@@ -58,7 +58,8 @@ DATA_SIZES: dict[str, tuple[int, int]] = {"sample": (4000, 1000), "shared": (100
 
 #: Methods that cluster surrogate features with K-means before crafting (features cached per image set and
 #: resolution; one K-means per crafted method).
-CLUSTER_METHODS = frozenset({"uc", "uc-robust", "uc-official", "random-cluster", "gen-cluster"})
+CLUSTER_METHODS = frozenset({"uc", "uc-robust", "uc-official", "random-cluster", "gen-cluster", "jpeg-cluster",
+                             "eot-cluster"})
 #: Methods whose δ is optimised through the surrogate (forward + backward per step).
 CRAFTED_METHODS = frozenset({"uc", "uc-robust"})
 
