@@ -91,13 +91,17 @@ CRAFTED = {"em-cluster": {"through": ""}, "em-cluster-eot": {"through": "jpeg:10
            # ... with JPEG in two batches of three (none / JPEG 10 / grayscale + JPEG 10): JPEG is the column to win
            "em-cluster-eot-jpeg": {"through": "jpeg:10,grayscale+jpeg:10"},
            # ... crafted twice as long and never stopped early (is the 99 % stopping rule why it is weaker on CIFAR-100?)
-           "em-cluster-eot-long": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "rounds": 20, "stop_acc": 1.01}}
+           "em-cluster-eot-long": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "rounds": 20, "stop_acc": 1.01},
+           # one δ per *image* (sample-wise EM), still towards its cluster's label, crafted through the countermeasures:
+           # each image's δ can use what survives JPEG in that image (the issue's "per image" variant)
+           "em-sample-eot": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "mode": "sample"}}
 CRAFT_OPTIONS = {"rounds": 10, "pgd_steps": 1, "train_steps": 20}
 
 
 def patterns_for(train: ImageSet, assignment: np.ndarray, name: str) -> np.ndarray:
-    """G×3×H×W patterns within ±ε of construction ``name`` for the clusters ``assignment`` (N,) of ``train``;
-    crafted ones are cached in the one cache (UCS_LITE_CACHE) under a key of everything they depend on."""
+    """G×3×H×W patterns within ±ε of construction ``name`` for the clusters ``assignment`` (N,) of ``train``
+    (N×3×H×W, one per image in ``train``'s order, for a sample-wise crafted one); crafted ones are cached in the one
+    cache (UCS_LITE_CACHE) under a key of everything they depend on."""
     groups, size = int(assignment.max()) + 1, train.images.shape[1:3]
     if name not in CRAFTED:
         return CONSTRUCTIONS[name](groups, size, EPS, 0)
@@ -110,8 +114,10 @@ def patterns_for(train: ImageSet, assignment: np.ndarray, name: str) -> np.ndarr
     key = {"method": f"study:{name}", "options": opts, "train": train.fingerprint(),
            "assignment": hashlib.sha256(np.ascontiguousarray(assignment, np.int64).tobytes()).hexdigest()[:16],
            "eps": round(EPS, 10), "seed": 0}
-    return cached_perturbation(key, lambda: craft_em(train.images, assignment, EPS, seed=0, mode="class",
-                                                     label_view="clusters", **opts), definition_of="em-class").delta
+    mode = opts.get("mode", "class")
+    em_opts = {k: v for k, v in opts.items() if k != "mode"}
+    return cached_perturbation(key, lambda: craft_em(train.images, assignment, EPS, seed=0, mode=mode,
+                                                     label_view="clusters", **em_opts), definition_of=f"em-{mode}").delta
 
 
 def load_data(name: str) -> Bundle:
@@ -125,7 +131,8 @@ def load_data(name: str) -> Bundle:
 def protect_with(base: Bundle, assignment: np.ndarray, construction: str) -> tuple[Bundle, Perturbation]:
     """Training images + the construction's pattern of each image's cluster (``assignment`` (N,))."""
     delta = patterns_for(base.train, assignment, construction)
-    pert = Perturbation(delta, assignment, construction, EPS, 0)
+    per_image = len(delta) == len(assignment) and len(delta) != int(assignment.max()) + 1
+    pert = Perturbation(delta, np.arange(len(delta)) if per_image else assignment, construction, EPS, 0)
     x = apply(base.train.images, pert)
     tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
     return Bundle(tr, base.test, {"meta": np.array(json.dumps({"method": construction}))}), pert
