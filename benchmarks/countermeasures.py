@@ -92,6 +92,8 @@ CRAFTED = {"em-cluster": {"through": ""}, "em-cluster-eot": {"through": "jpeg:10
            "em-cluster-eot-jpeg": {"through": "jpeg:10,grayscale+jpeg:10"},
            # ... crafted twice as long and never stopped early (is the 99 % stopping rule why it is weaker on CIFAR-100?)
            "em-cluster-eot-long": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "rounds": 20, "stop_acc": 1.01},
+           # ... and four times as long (does the shortcut keep strengthening past a perfect fit?)
+           "em-cluster-eot-40": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "rounds": 40, "stop_acc": 1.01},
            # one δ per *image* (sample-wise EM), still towards its cluster's label, crafted through the countermeasures:
            # each image's δ can use what survives JPEG in that image (the issue's "per image" variant)
            "em-sample-eot": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "mode": "sample"}}

@@ -28,7 +28,7 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
 
     Each round: ``train_steps`` SGD steps of the model on x + δ, then ``pgd_steps`` signed-gradient
     steps (size ε/10... at least ε/4 per round budget) *minimising* the loss w.r.t. δ over every image;
-    stops early once the model's accuracy on x + δ reaches ``stop_acc``.
+    stops early once the model's accuracy on x + δ reaches ``stop_acc`` (above 1: never, all ``rounds`` run).
     images: uint8 N×H×W×3; labels: (N,) protector labels. Returns δ (K×3×H×W for class mode,
     N×3×H×W for sample mode) and the assignment.
 
