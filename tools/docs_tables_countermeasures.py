@@ -47,7 +47,7 @@ def removed_table(summary: dict, data: str, view: str) -> str:
 #: the issue's three views and the constructions its note compares (the default and the best robust one; others
 #: join the headline table once they have runs on a view)
 HEADLINE_VIEWS = (("c10", "fine"), ("c100", "fine"), ("c100", "coarse"))
-HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot", "em-cluster-eot-jpeg")
+HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot", "em-cluster-eot-long", "em-cluster-eot-jpeg")
 
 
 @block("countermeasures-headline", SRC, rows="`summary`: removed (peak), worst over the attacker seeds listed")
@@ -146,10 +146,18 @@ def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) ->
     return min(cells[d]["worst_removed_peak"] for d in wanted)
 
 
+def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
+    """How many attacker seeds the stored worst ``removed`` of (data, view, noise, defense) is the worst of."""
+    hits = [w for w in _summary(r)["worst"] if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise, defense)]
+    if len(hits) != 1:
+        raise KeyError(f"{SRC}: {len(hits)} summary rows for {(data, view, noise, defense)}")
+    return len(hits[0]["seeds"])
+
+
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
-    grayscale), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
+    grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
     ``cmb.<data>.images.<band>.share``: the images' own share) and ``cmt.*`` (how alike the tiles are)."""
     stored = Results().root / "benchmarks" / "results" / SRC
     data = Results().json(SRC) if stored.is_file() else {}
@@ -157,6 +165,7 @@ def _register() -> None:
         key = (w["data"], w["view"], w["noise"])
         value(f"cmr.{'.'.join(key)}.{w['defense']}", SRC)(lambda r, key=key, d=w["defense"]: f2(_worst(r, *key, d)))
         value(f"cmr.{'.'.join(key)}.worst", SRC)(lambda r, key=key: f2(_worst(r, *key, None)))
+        value(f"cmn.{'.'.join(key)}.{w['defense']}", SRC)(lambda r, key=key, d=w["defense"]: str(_seeds(r, *key, d)))
     for x in data.get("runs", []):
         if x["seed"] != 0:
             continue
