@@ -128,6 +128,8 @@ def test_cached_perturbation_computes_once_per_key_and_rekeys_on_code(tmp_path, 
     assert calls == [0.01, 0.03, 0.04]  # a code change re-keys it
     keys = [json.loads(f.read_text()) for f in (tmp_path / "perturbations").glob("*.key.json")]
     assert len(keys) == 3 and all(k["kind"] == "perturbations" and "code" in k for k in keys)
+    listed = [e["summary"] for e in cache.entries(tmp_path)]
+    assert len(listed) == 3 and all(t.startswith("study:x ") and "None" not in t for t in listed)
 
 
 def test_cache_ls_and_clear(tiny_bundle, tmp_path, monkeypatch, capsys):

@@ -231,9 +231,15 @@ def _summary(key: dict) -> str:
         return (f"{key.get('method')} data, view {key.get('view')}, {a.get('model')} {a.get('epochs')} ep, "
                 f"seed {a.get('seed')}, defense {a.get('defense')}, {key.get('precision')}")
     opts = ", ".join(f"{k}={v}" for k, v in key.get("options", {}).items())
-    extra = f"labels {key['labels']}" if key.get("labels") else f"{key.get('surrogate')}, p={key.get('p')}"
-    return (f"{key.get('method')} eps={round(key.get('eps', 0) * 255, 3)}/255 seed {key.get('seed')}, {extra}, "
-            f"{key.get('precision')}" + (f"; {opts}" if opts else ""))
+    if key.get("labels"):
+        extra = [f"labels {key['labels']}"]
+    elif "surrogate" in key:
+        extra = [f"{key['surrogate']}, p={key.get('p')}"]
+    else:  # a cached_perturbation entry: the caller's key names its own parts
+        extra = [f"{k} {key[k]}" for k in ("train", "assignment") if k in key]
+    parts = [f"{key.get('method')} eps={round(key.get('eps', 0) * 255, 3)}/255 seed {key.get('seed')}", *extra,
+             *([key["precision"]] if "precision" in key else [])]
+    return ", ".join(parts) + (f"; {opts}" if opts else "")
 
 
 def entries(cache_dir: str | os.PathLike | None = None, kinds: tuple[str, ...] = KINDS) -> list[dict]:
