@@ -146,6 +146,14 @@ def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) ->
     return min(cells[d]["worst_removed_peak"] for d in wanted)
 
 
+def _survival(r: Results, data: str, noise: str) -> dict:
+    """The one ``survival`` row of (data, noise): the share of δ each countermeasure keeps."""
+    hits = [x for x in r.json(SRC)["survival"] if (x["data"], x["noise"]) == (data, noise)]
+    if len(hits) != 1:
+        raise KeyError(f"{SRC}: {len(hits)} survival rows for {(data, noise)}")
+    return hits[0]
+
+
 def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
     """How many attacker seeds the stored worst ``removed`` of (data, view, noise, defense) is the worst of."""
     hits = [w for w in _summary(r)["worst"] if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise, defense)]
@@ -157,7 +165,8 @@ def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
-    grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
+    grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over), ``cms.<data>.<noise>.<defense>`` (the share of δ that
+    countermeasure keeps, no training), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
     ``cmb.<data>.images.<band>.share``: the images' own share) and ``cmt.*`` (how alike the tiles are)."""
     stored = Results().root / "benchmarks" / "results" / SRC
     data = Results().json(SRC) if stored.is_file() else {}
@@ -189,5 +198,9 @@ def _register() -> None:
             for stat in ("max", "mean"):
                 value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
                     lambda r, key=key, stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
+    for x in data.get("survival", []):
+        key = (x["data"], x["noise"])
+        for spec in (k for k in x if k not in ("data", "noise")):
+            value(f"cms.{x['data']}.{x['noise']}.{spec}", SRC)(lambda r, key=key, spec=spec: f2(_survival(r, *key)[spec]))
 
 _register()
