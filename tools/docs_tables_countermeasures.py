@@ -156,7 +156,8 @@ def _survival(r: Results, data: str, noise: str) -> dict:
 
 def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
     """How many attacker seeds the stored worst ``removed`` of (data, view, noise, defense) is the worst of."""
-    hits = [w for w in _summary(r)["worst"] if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise, defense)]
+    hits = [w for w in _summary(r)["worst"]
+            if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise, defense)]
     if len(hits) != 1:
         raise KeyError(f"{SRC}: {len(hits)} summary rows for {(data, view, noise, defense)}")
     return len(hits[0]["seeds"])
@@ -165,9 +166,10 @@ def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
-    grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over), ``cms.<data>.<noise>.<defense>`` (the share of δ that
-    countermeasure keeps, no training), ``cmb.*`` (the ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there,
-    ``cmb.<data>.images.<band>.share``: the images' own share) and ``cmt.*`` (how alike the tiles are)."""
+    grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over),
+    ``cms.<data>.<noise>.<defense>`` (the share of δ that countermeasure keeps, no training), ``cmb.*`` (the
+    ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there, ``cmb.<data>.images.<band>.share``:
+    the images' own share) and ``cmt.*`` (how alike the tiles are)."""
     stored = Results().root / "benchmarks" / "results" / SRC
     data = Results().json(SRC) if stored.is_file() else {}
     for w in data.get("summary", {}).get("worst", []):
@@ -201,6 +203,7 @@ def _register() -> None:
     for x in data.get("survival", []):
         key = (x["data"], x["noise"])
         for spec in (k for k in x if k not in ("data", "noise")):
-            value(f"cms.{x['data']}.{x['noise']}.{spec}", SRC)(lambda r, key=key, spec=spec: f2(_survival(r, *key)[spec]))
+            value(f"cms.{x['data']}.{x['noise']}.{spec}", SRC)(
+                lambda r, key=key, spec=spec: f2(_survival(r, *key)[spec]))
 
 _register()
