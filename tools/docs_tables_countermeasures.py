@@ -120,19 +120,20 @@ def _countermeasures_vs_image(r: Results) -> str:
                     images + [[x["data"], x["noise"], *[f2(x["vs_image"][b]) for b in BANDS]] for x in rows])
 
 
-def _band(r: Results, data: str, noise: str) -> dict:
-    hits = [x for x in r.json(SRC)["bands"] if (x["data"], x["noise"]) == (data, noise)]
+def _one(rows: list[dict], what: str, **match) -> dict:
+    """The one row of ``rows`` whose fields equal ``match``; KeyError (naming ``what``) for none or several."""
+    hits = [x for x in rows if all(x[k] == v for k, v in match.items())]
     if len(hits) != 1:
-        raise KeyError(f"{SRC}: {len(hits)} band rows for {(data, noise)}")
+        raise KeyError(f"{SRC}: {len(hits)} {what} for {tuple(match.values())}")
     return hits[0]
+
+
+def _band(r: Results, data: str, noise: str) -> dict:
+    return _one(r.json(SRC)["bands"], "band rows", data=data, noise=noise)
 
 
 def _run(r: Results, data: str, view: str, noise: str, defense: str, seed: int = 0) -> dict:
-    hits = [x for x in r.json(SRC)["runs"] if (x["data"], x["view"], x["noise"], x["defense"], x["seed"])
-            == (data, view, noise, defense, seed)]
-    if len(hits) != 1:
-        raise KeyError(f"{SRC}: {len(hits)} runs for {(data, view, noise, defense, seed)}")
-    return hits[0]
+    return _one(r.json(SRC)["runs"], "runs", data=data, view=view, noise=noise, defense=defense, seed=seed)
 
 
 def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) -> float:
@@ -148,19 +149,12 @@ def _worst(r: Results, data: str, view: str, noise: str, defense: str | None) ->
 
 def _survival(r: Results, data: str, noise: str) -> dict:
     """The one ``survival`` row of (data, noise): the share of δ each countermeasure keeps."""
-    hits = [x for x in r.json(SRC)["survival"] if (x["data"], x["noise"]) == (data, noise)]
-    if len(hits) != 1:
-        raise KeyError(f"{SRC}: {len(hits)} survival rows for {(data, noise)}")
-    return hits[0]
+    return _one(r.json(SRC)["survival"], "survival rows", data=data, noise=noise)
 
 
 def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
     """How many attacker seeds the stored worst ``removed`` of (data, view, noise, defense) is the worst of."""
-    hits = [w for w in _summary(r)["worst"]
-            if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise, defense)]
-    if len(hits) != 1:
-        raise KeyError(f"{SRC}: {len(hits)} summary rows for {(data, view, noise, defense)}")
-    return len(hits[0]["seeds"])
+    return len(_one(_summary(r)["worst"], "summary rows", data=data, view=view, noise=noise, defense=defense)["seeds"])
 
 
 def _register() -> None:
