@@ -176,9 +176,16 @@ def locked_update(change) -> dict:
         return out
 
 
+RUN_KEY = ("data", "view", "noise", "defense", "seed")
+
+
 def append_run(row: dict) -> None:
-    """Add one run to the stored JSON (:func:`locked_update`)."""
-    locked_update(lambda out: out["runs"].append(row))
+    """Add one run to the stored JSON (:func:`locked_update`), unless a process running beside this one stored the
+    same (data, view, noise, defense, seed) first: one row per run, the first one kept."""
+    def add(out: dict) -> None:
+        if not any(all(r[k] == row[k] for k in RUN_KEY) for r in out["runs"]):
+            out["runs"].append(row)
+    locked_update(add)
 
 
 def samples(base: Bundle, names, n: int):
@@ -274,8 +281,7 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
         for defense in defenses:
             for view in views:
                 for name in dict.fromkeys(("clean", *noises)):
-                    if (data, view, name, defense, seed) in {(r["data"], r["view"], r["noise"], r["defense"], r["seed"])
-                                                             for r in stored()["runs"]}:
+                    if (data, view, name, defense, seed) in {tuple(r[k] for k in RUN_KEY) for r in stored()["runs"]}:
                         continue  # stored, by this process or another one running beside it
                     if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
                         print("stop time reached", flush=True)

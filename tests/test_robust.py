@@ -290,3 +290,33 @@ def test_eot_cluster_options_are_checked_before_any_work():
         check_options("eot-cluster", {"through": "blur:1"})
     with pytest.raises(ValueError, match="eot-cluster has no option 'form'"):
         check_options("eot-cluster", {"form": "generator"})
+
+
+def test_study_em_cluster_eot_is_the_eot_cluster_method():
+    """The countermeasure study's ``em-cluster-eot`` rows stand for ``--method eot-cluster``: the study's crafting
+    options, over craft_em's defaults, are the method's options (its K-means step is the method's too: default
+    surrogate, p = 10, standardised features, seed 0)."""
+    import importlib.util
+    import inspect
+    from pathlib import Path
+
+    from ucs_lite.noise.em import craft_em
+    from ucs_lite.noise.registry import option_defaults
+    from ucs_lite.surrogates import DEFAULT_SURROGATE
+
+    spec = importlib.util.spec_from_file_location("countermeasures_study",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "countermeasures.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    per_call = ("seed", "mode", "progress", "device", "label_view", "eps")  # set by each call, not options
+    defaults = {k: v.default for k, v in inspect.signature(craft_em).parameters.items()
+                if v.default is not inspect.Parameter.empty and k not in per_call}
+    study_opts = {**defaults, **study.CRAFT_OPTIONS, **study.CRAFTED["em-cluster-eot"]}
+    method = {k: v for k, v in option_defaults("eot-cluster").items() if k != "feature_mode"}
+    assert {k: study_opts[k] for k in method} == method
+    assert study.P == 10 and study.DEFAULT_SURROGATE == DEFAULT_SURROGATE
+    assert option_defaults("eot-cluster")["feature_mode"] == "standardize"
+    # the long crafting differs from the method only in its rounds and its stopping rule
+    long_opts = {**study_opts, **study.CRAFTED["em-cluster-eot-long"]}
+    assert {k for k in method if long_opts[k] != method[k]} == {"rounds", "stop_acc"}
+
