@@ -292,10 +292,11 @@ def test_eot_cluster_options_are_checked_before_any_work():
         check_options("eot-cluster", {"form": "generator"})
 
 
-def test_study_em_cluster_eot_is_the_eot_cluster_method():
-    """The countermeasure study's ``em-cluster-eot`` rows stand for ``--method eot-cluster``: the study's crafting
+def test_study_em_cluster_eot_long_is_the_eot_cluster_method():
+    """The countermeasure study's ``em-cluster-eot-long`` rows stand for ``--method eot-cluster``: the study's crafting
     options, over craft_em's defaults, are the method's options (its K-means step is the method's too: default
-    surrogate, p = 10, standardised features, seed 0)."""
+    surrogate, p = 10, standardised features, seed 0); ``em-cluster-eot`` (the 10-round crafting that stops at 99 %)
+    differs only in its rounds and its stopping rule."""
     import importlib.util
     import inspect
     from pathlib import Path
@@ -311,12 +312,10 @@ def test_study_em_cluster_eot_is_the_eot_cluster_method():
     per_call = ("seed", "mode", "progress", "device", "label_view", "eps")  # set by each call, not options
     defaults = {k: v.default for k, v in inspect.signature(craft_em).parameters.items()
                 if v.default is not inspect.Parameter.empty and k not in per_call}
-    study_opts = {**defaults, **study.CRAFT_OPTIONS, **study.CRAFTED["em-cluster-eot"]}
+    opts = {name: {**defaults, **study.CRAFT_OPTIONS, **study.CRAFTED[name]}
+            for name in ("em-cluster-eot-long", "em-cluster-eot")}
     method = {k: v for k, v in option_defaults("eot-cluster").items() if k != "feature_mode"}
-    assert {k: study_opts[k] for k in method} == method
+    assert {k: opts["em-cluster-eot-long"][k] for k in method} == method
     assert study.P == 10 and study.DEFAULT_SURROGATE == DEFAULT_SURROGATE
     assert option_defaults("eot-cluster")["feature_mode"] == "standardize"
-    # the long crafting differs from the method only in its rounds and its stopping rule
-    long_opts = {**study_opts, **study.CRAFTED["em-cluster-eot-long"]}
-    assert {k for k in method if long_opts[k] != method[k]} == {"rounds", "stop_acc"}
-
+    assert {k for k in method if opts["em-cluster-eot"][k] != method[k]} == {"rounds", "stop_acc"}

@@ -47,7 +47,14 @@ def removed_table(summary: dict, data: str, view: str) -> str:
 #: the issue's three views and the constructions its note compares (the default and the best robust one; others
 #: join the headline table once they have runs on a view)
 HEADLINE_VIEWS = (("c10", "fine"), ("c100", "fine"), ("c100", "coarse"))
-HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot", "em-cluster-eot-long", "em-cluster-eot-jpeg")
+HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot-long", "em-cluster-eot", "em-cluster-eot-jpeg")
+#: the ``--method`` that crafts a study construction (tests/test_robust.py checks the study's options against it)
+METHOD_OF = {"gen-cluster": "gen-cluster", "jpeg-mirror-distinct": "jpeg-cluster", "em-cluster-eot-long": "eot-cluster"}
+
+
+def _name(noise: str) -> str:
+    """A construction as the tables show it: its study name, and the method that crafts it where there is one."""
+    return f"`{noise}`" + (f" (`{METHOD_OF[noise]}`)" if noise in METHOD_OF and METHOD_OF[noise] != noise else "")
 
 
 @block("countermeasures-headline", SRC, rows="`summary`: removed (peak), worst over the attacker seeds listed")
@@ -61,10 +68,40 @@ def _countermeasures_headline(r: Results) -> str:
         for n in HEADLINE:
             got = [cells.get((data, view, n, d)) for d in DEFENSES[:4]]
             if any(got):
-                rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", f"`{n}`", *map(_cell, got),
+                rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", _name(n), *map(_cell, got),
                              f2(_worst_of(got[:3]))])
     return md_table(["view", "construction", *DEFENSES[:4], "worst of the first three"], rows) + (
         "\n\n(n): the number of attacker seeds the cell is the worst of.")
+
+
+@block("countermeasures-over-views", SRC, rows="`summary`: removed (peak), worst over the attacker seeds and the three views")
+def _countermeasures_over_views(r: Results) -> str:
+    """One row per construction of :data:`HEADLINE` run under none / JPEG 10 / grayscale on all three views: the
+    smallest worst-of-seeds ``removed`` over :data:`HEADLINE_VIEWS` in each column (— until the column has all three
+    views), the view it comes from, and the fewest attacker seeds behind any of the three cells."""
+    s = _summary(r)
+    cells = {(w["data"], w["view"], w["noise"], w["defense"]): w for w in s["worst"]}
+    short = {"c10": "C10", "c100": "C100"}
+    rows = []
+    for n in HEADLINE:
+        got = {d: [cells.get((data, view, n, d)) for data, view in HEADLINE_VIEWS] for d in DEFENSES[:4]}
+        if not all(all(got[d]) for d in WORST_OF):
+            continue
+        row = [_name(n)]
+        for d in DEFENSES[:4]:
+            if not all(got[d]):
+                row.append("—")
+                continue
+            i = min(range(len(HEADLINE_VIEWS)), key=lambda j: got[d][j]["worst_removed_peak"])
+            data, view = HEADLINE_VIEWS[i]
+            row.append(f"{f2(got[d][i]['worst_removed_peak'])} ({short[data]} {view}; "
+                       f"{min(len(c['seeds']) for c in got[d])})")
+        row.append(f2(min(c["worst_removed_peak"] for d in WORST_OF for c in got[d])))
+        rows.append(row)
+    return md_table(["construction", *DEFENSES[:4], "worst of the first three"], rows) + (
+        "\n\n(view; n): the view with the smallest value and the fewest attacker seeds behind any of the three views' "
+        "cells; — until a column has runs on all three views. A construction is listed once it has runs under none, "
+        "JPEG 10 and grayscale on all three.")
 
 
 def _views(r: Results) -> list[tuple[str, str]]:
@@ -157,13 +194,29 @@ def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
     return len(_one(_summary(r)["worst"], "summary rows", data=data, view=view, noise=noise, defense=defense)["seeds"])
 
 
+def _over_views(r: Results, noise: str, defense: str | None) -> tuple[float, str, int]:
+    """The smallest worst-of-seeds ``removed`` of ``noise`` over :data:`HEADLINE_VIEWS` under ``defense`` (``None``:
+    the worst over :data:`WORST_OF`), the view it comes from ("CIFAR-100 dev fine") and the fewest attacker seeds
+    behind any of the cells; KeyError until every view has the runs."""
+    s = _summary(r)
+    best = None
+    for data, view in HEADLINE_VIEWS:
+        v = _worst(r, data, view, noise, defense)
+        if best is None or v < best[0]:
+            best = (v, f"{s['datasets'][data]['what'].split(' (')[0]} {view}")
+    seeds = min(_seeds(r, data, view, noise, d) for data, view in HEADLINE_VIEWS
+                for d in (WORST_OF if defense is None else (defense,)))
+    return best[0], best[1], seeds
+
+
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
     grayscale), ``cmn.<data>.<view>.<noise>.<defense>`` (how many attacker seeds that worst is over),
     ``cms.<data>.<noise>.<defense>`` (the share of δ that countermeasure keeps, no training), ``cmb.*`` (the
     ``bands`` rows; ``.vs_image``: δ's energy in a band over the images' own there, ``cmb.<data>.images.<band>.share``:
-    the images' own share) and ``cmt.*`` (how alike the tiles are)."""
+    the images' own share), ``cmt.*`` (how alike the tiles are) and ``cmv.<noise>.<defense|worst>[.view|.seeds]``
+    (the smallest worst-of-seeds ``removed`` over the issue's three views, the view, the fewest seeds behind it)."""
     stored = Results().root / "benchmarks" / "results" / SRC
     data = Results().json(SRC) if stored.is_file() else {}
     for w in data.get("summary", {}).get("worst", []):
@@ -171,6 +224,12 @@ def _register() -> None:
         value(f"cmr.{'.'.join(key)}.{w['defense']}", SRC)(lambda r, key=key, d=w["defense"]: f2(_worst(r, *key, d)))
         value(f"cmr.{'.'.join(key)}.worst", SRC)(lambda r, key=key: f2(_worst(r, *key, None)))
         value(f"cmn.{'.'.join(key)}.{w['defense']}", SRC)(lambda r, key=key, d=w["defense"]: str(_seeds(r, *key, d)))
+    for noise in HEADLINE:
+        for d in (*DEFENSES[:4], None):
+            tag = d or "worst"
+            value(f"cmv.{noise}.{tag}", SRC)(lambda r, n=noise, d=d: f2(_over_views(r, n, d)[0]))
+            value(f"cmv.{noise}.{tag}.view", SRC)(lambda r, n=noise, d=d: _over_views(r, n, d)[1])
+            value(f"cmv.{noise}.{tag}.seeds", SRC)(lambda r, n=noise, d=d: str(_over_views(r, n, d)[2]))
     for x in data.get("runs", []):
         if x["seed"] != 0:
             continue
