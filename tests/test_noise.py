@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ucs_lite.data import Bundle, DataError
+from ucs_lite.data import Bundle, DataError, SkippedInput
 from ucs_lite.noise import METHODS, Perturbation, apply, craft
 from ucs_lite.protect import protect_bundle, protect_folder
 
@@ -89,9 +89,11 @@ def test_protect_folder_native_sizes_and_untouched_input(tmp_path):
     (src / "broken.png").write_bytes(b"\x89PNG garbage")
     before = _tree_hash(src)
     out = tmp_path / "out"
-    with pytest.warns(UserWarning, match="broken.png"):
+    with pytest.warns(SkippedInput) as warned:  # one warning per skipped file, each naming it
         summary = protect_folder(src, out, eps=8 / 255, p=2, surrogate="tiny", work_size=32, device="cpu",
                                  progress=False, method="uc", steps=1, batch_per_cluster=2)
+    named = [str(w.message) for w in warned if issubclass(w.category, SkippedInput)]
+    assert len(named) == 2 and any("broken.png" in m for m in named) and any("notes.txt" in m for m in named)
     assert _tree_hash(src) == before
     assert summary["written"] == 4 and {s["file"] for s in summary["skipped"]} == {"broken.png", "notes.txt"}
     for name, (w, h) in sizes.items():
