@@ -52,6 +52,11 @@ HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot-long", "em-cl
 METHOD_OF = {"gen-cluster": "gen-cluster", "jpeg-mirror-distinct": "jpeg-cluster", "em-cluster-eot-long": "eot-cluster"}
 
 
+def _view_name(s: dict, data: str, view: str) -> str:
+    """A view as the tables name it: "CIFAR-100 dev fine"."""
+    return f"{s['datasets'][data]['what'].split(' (')[0]} {view}"
+
+
 def _name(noise: str) -> str:
     """A construction as the tables show it: its study name, and the method that crafts it where there is one."""
     return f"`{noise}`" + (f" (`{METHOD_OF[noise]}`)" if noise in METHOD_OF and METHOD_OF[noise] != noise else "")
@@ -68,7 +73,7 @@ def _countermeasures_headline(r: Results) -> str:
         for n in HEADLINE:
             got = [cells.get((data, view, n, d)) for d in DEFENSES[:4]]
             if any(got):
-                rows.append([f"{s['datasets'][data]['what'].split(' (')[0]} {view}", _name(n), *map(_cell, got),
+                rows.append([_view_name(s, data, view), _name(n), *map(_cell, got),
                              f2(_worst_of(got[:3]))])
     return md_table(["view", "construction", *DEFENSES[:4], "worst of the first three"], rows) + (
         "\n\n(n): the number of attacker seeds the cell is the worst of.")
@@ -79,25 +84,20 @@ def _countermeasures_over_views(r: Results) -> str:
     """One row per construction of :data:`HEADLINE` run under none / JPEG 10 / grayscale on all three views: the
     smallest worst-of-seeds ``removed`` over :data:`HEADLINE_VIEWS` in each column (— until the column has all three
     views), the view it comes from, and the fewest attacker seeds behind any of the three cells."""
-    s = _summary(r)
-    cells = {(w["data"], w["view"], w["noise"], w["defense"]): w for w in s["worst"]}
     short = {"c10": "C10", "c100": "C100"}
+
+    def cell(n: str, d: str | None) -> str:
+        try:
+            v, (data, view), seeds = _over_views(r, n, d)
+        except KeyError:  # a view has no runs under d yet
+            return "—"
+        return f2(v) if d is None else f"{f2(v)} ({short[data]} {view}; {seeds})"
+
     rows = []
     for n in HEADLINE:
-        got = {d: [cells.get((data, view, n, d)) for data, view in HEADLINE_VIEWS] for d in DEFENSES[:4]}
-        if not all(all(got[d]) for d in WORST_OF):
-            continue
-        row = [_name(n)]
-        for d in DEFENSES[:4]:
-            if not all(got[d]):
-                row.append("—")
-                continue
-            i = min(range(len(HEADLINE_VIEWS)), key=lambda j: got[d][j]["worst_removed_peak"])
-            data, view = HEADLINE_VIEWS[i]
-            row.append(f"{f2(got[d][i]['worst_removed_peak'])} ({short[data]} {view}; "
-                       f"{min(len(c['seeds']) for c in got[d])})")
-        row.append(f2(min(c["worst_removed_peak"] for d in WORST_OF for c in got[d])))
-        rows.append(row)
+        worst = cell(n, None)
+        if worst != "—":
+            rows.append([_name(n), *[cell(n, d) for d in DEFENSES[:4]], worst])
     return md_table(["construction", *DEFENSES[:4], "worst of the first three"], rows) + (
         "\n\n(view; n): the view with the smallest value and the fewest attacker seeds behind any of the three views' "
         "cells; — until a column has runs on all three views. A construction is listed once it has runs under none, "
@@ -194,19 +194,14 @@ def _seeds(r: Results, data: str, view: str, noise: str, defense: str) -> int:
     return len(_one(_summary(r)["worst"], "summary rows", data=data, view=view, noise=noise, defense=defense)["seeds"])
 
 
-def _over_views(r: Results, noise: str, defense: str | None) -> tuple[float, str, int]:
+def _over_views(r: Results, noise: str, defense: str | None) -> tuple[float, tuple[str, str], int]:
     """The smallest worst-of-seeds ``removed`` of ``noise`` over :data:`HEADLINE_VIEWS` under ``defense`` (``None``:
-    the worst over :data:`WORST_OF`), the view it comes from ("CIFAR-100 dev fine") and the fewest attacker seeds
+    the worst over :data:`WORST_OF`), the (data, view) it comes from and the fewest attacker seeds
     behind any of the cells; KeyError until every view has the runs."""
-    s = _summary(r)
-    best = None
-    for data, view in HEADLINE_VIEWS:
-        v = _worst(r, data, view, noise, defense)
-        if best is None or v < best[0]:
-            best = (v, f"{s['datasets'][data]['what'].split(' (')[0]} {view}")
+    value_, where = min((_worst(r, data, view, noise, defense), (data, view)) for data, view in HEADLINE_VIEWS)
     seeds = min(_seeds(r, data, view, noise, d) for data, view in HEADLINE_VIEWS
                 for d in (WORST_OF if defense is None else (defense,)))
-    return best[0], best[1], seeds
+    return value_, where, seeds
 
 
 def _register() -> None:
@@ -228,7 +223,7 @@ def _register() -> None:
         for d in (*DEFENSES[:4], None):
             tag = d or "worst"
             value(f"cmv.{noise}.{tag}", SRC)(lambda r, n=noise, d=d: f2(_over_views(r, n, d)[0]))
-            value(f"cmv.{noise}.{tag}.view", SRC)(lambda r, n=noise, d=d: _over_views(r, n, d)[1])
+            value(f"cmv.{noise}.{tag}.view", SRC)(lambda r, n=noise, d=d: _view_name(_summary(r), *_over_views(r, n, d)[1]))
             value(f"cmv.{noise}.{tag}.seeds", SRC)(lambda r, n=noise, d=d: str(_over_views(r, n, d)[2]))
     for x in data.get("runs", []):
         if x["seed"] != 0:
