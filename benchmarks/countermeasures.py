@@ -39,6 +39,7 @@ from ucs_lite.defenses import noise_survival  # noqa: E402
 from ucs_lite.metrics import removed  # noqa: E402
 from ucs_lite.noise import apply  # noqa: E402
 from ucs_lite.noise.base import Perturbation  # noqa: E402
+from ucs_lite.noise.filters import cluster_kernels, filter_deltas, offset_patterns  # noqa: E402
 from ucs_lite.noise.patterns import random_patterns  # noqa: E402
 from ucs_lite.noise.robust import (BANDS, band_parts, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
                                    jpeg_tile_patterns, shift_similarity, split_patterns)
@@ -52,6 +53,8 @@ EPS = 16 / 255
 P = 10
 MAIN_DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10")
 EXTRA_DEFENSES = ("blur:1", "jpeg:30", "strong-aug")
+#: issue 36: what an ordinary upload does (JPEG 75; half size then JPEG 75), and JPEG 90 / 50 around it
+UPLOAD_DEFENSES = ("jpeg:75", "down:0.5+jpeg:75", "jpeg:90", "jpeg:50")
 #: data sets: how each is loaded, the attacker's epochs and the views studied (docs/results.md protocols)
 DATASETS = {
     "c100": {"what": "CIFAR-100 dev (shared, 10k train / 5k test)", "epochs": 15, "views": ("fine", "coarse")},
@@ -77,6 +80,8 @@ CONSTRUCTIONS = {
     # ... from seven even-horizontal-frequency cosines (adds (4,0) and (2,2), JPEG-10 steps 90 and 80) and 1,024
     # candidates: tiles further apart up to a shift (largest correlation 0.44 against 0.56), the same JPEG survival
     "jpeg-mirror-distinct8": lambda g, s, e, seed: jpeg_tile_patterns(g, s, e, seed, keep=8, mirror=True, distinct=1024),
+    # issue 36 (b): one constant colour / brightness offset per cluster at full budget (JPEG keeps each block's DC)
+    "offset-cluster": lambda g, s, e, seed: offset_patterns(g, s, e, seed),
     "jpeg-code3": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=3),
     "jpeg-code10": lambda g, s, e, seed: jpeg_code_patterns(g, s, e, seed, keep=10),
 }
@@ -99,12 +104,26 @@ CRAFTED = {"em-cluster": {"through": ""}, "em-cluster-eot": {"through": "jpeg:10
            "em-sample-eot": {"through": "jpeg:10,grayscale,grayscale+jpeg:10", "mode": "sample"}}
 CRAFT_OPTIONS = {"rounds": 10, "pgd_steps": 1, "train_steps": 20}
 
+#: issue 36 (a): constructions that depend on each image: name -> delta(images uint8 N×H×W×3, assignment, eps, seed)
+#: -> N×3×H×W within ±ε. One random channel-shared 3×3 filter per cluster (label-free CUDA), δ = filtered − image
+PER_IMAGE = {"conv-cluster": lambda x, a, e, seed: filter_deltas(x, a, cluster_kernels(int(a.max()) + 1, seed), e),
+             "conv-cluster2": lambda x, a, e, seed: filter_deltas(x, a, cluster_kernels(int(a.max()) + 1, seed, strength=2.0), e)}
+
+#: issue 36 (b): budget splits: name -> ((construction, share of ε), ...), the parts scaled and summed (within ±ε)
+COMBINED = {"offset-eot": (("offset-cluster", 0.5), ("em-cluster-eot-long", 0.5)),
+            "offset-eot-q": (("offset-cluster", 0.25), ("em-cluster-eot-long", 0.75))}
+
 
 def patterns_for(train: ImageSet, assignment: np.ndarray, name: str) -> np.ndarray:
     """G×3×H×W patterns within ±ε of construction ``name`` for the clusters ``assignment`` (N,) of ``train``
     (N×3×H×W, one per image in ``train``'s order, for a sample-wise crafted one); crafted ones are cached in the one
     cache (UCS_LITE_CACHE) under a key of everything they depend on."""
     groups, size = int(assignment.max()) + 1, train.images.shape[1:3]
+    if name in COMBINED:
+        return np.clip(sum(share * patterns_for(train, assignment, part) for part, share in COMBINED[name]),
+                       -EPS, EPS).astype(np.float32)
+    if name in PER_IMAGE:
+        return PER_IMAGE[name](train.images, assignment, EPS, 0)
     if name not in CRAFTED:
         return CONSTRUCTIONS[name](groups, size, EPS, 0)
     import hashlib
@@ -195,7 +214,10 @@ def samples(base: Bundle, names, n: int):
     x = base.train.images[:n]
     for name in names:
         delta = patterns_for(base.train, assign, name)
-        yield name, delta, x, apply(x, Perturbation(delta, assign[:n], name, EPS, 0))
+        if len(delta) == len(assign) and len(delta) != int(assign.max()) + 1:  # one δ per image
+            yield name, delta[:n], x, apply(x, Perturbation(delta[:n], np.arange(n), name, EPS, 0))
+        else:
+            yield name, delta, x, apply(x, Perturbation(delta, assign[:n], name, EPS, 0))
 
 
 def visibility_rows(base: Bundle, data: str, names) -> list[dict]:
@@ -217,7 +239,7 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     rows = []
     for name, _, x, xp in samples(base, names, n):
         row = {"data": data, "noise": name}
-        for d in (*MAIN_DEFENSES[1:], *EXTRA_DEFENSES[:2]):
+        for d in (*MAIN_DEFENSES[1:], *EXTRA_DEFENSES[:2], *UPLOAD_DEFENSES):
             row[d] = noise_survival(x, xp, d)
         rows.append(row)
         print("  ".join(f"{k} {v:.2f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
@@ -400,9 +422,10 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     noises = [n for n in a.noises.split(",") if n]
-    unknown = [n for n in noises if n not in CONSTRUCTIONS and n not in CRAFTED]
+    known = [*CONSTRUCTIONS, *CRAFTED, *PER_IMAGE, *COMBINED]
+    unknown = [n for n in noises if n not in known]
     if unknown:
-        raise SystemExit(f"unknown construction(s) {unknown}; choose from {', '.join([*CONSTRUCTIONS, *CRAFTED])}")
+        raise SystemExit(f"unknown construction(s) {unknown}; choose from {', '.join(known)}")
     if a.stage == "run":
         views = a.views.split(",") if a.views else DATASETS[a.data]["views"]
         run(a.data, views, noises, a.defenses.split(","), [int(s) for s in a.seeds.split(",")], a.stop_at)

@@ -1,6 +1,8 @@
 """Countermeasures an attacker applies to (possibly protected) training data.
 
-Data-level (applied once to the training images, uint8 in and out): ``jpeg:Q``, ``grayscale``, ``blur:σ``.
+Data-level (applied once to the training images, uint8 in and out): ``jpeg:Q``, ``grayscale``, ``blur:σ``,
+``down:s`` (resize by 0 < s < 1, as an upload site does; the following data-level steps see the small image, and the
+result is scaled back to the original size for training). ``down:0.5+jpeg:75`` is an ordinary photo upload.
 Batch-level (inside the training step): ``cutout``, ``mixup``, ``strong-aug`` (torchvision TrivialAugment, its
 random draws seeded from the attacker's generator),
 ``adv-train:ε`` (PGD adversarial training, ε in 0–255 units, 3 steps). ``none`` does nothing.
@@ -20,8 +22,8 @@ from .data import Bundle, ImageSet
 __all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense", "transform_images", "noise_survival",
            "jpeg_tables", "jpeg_torch", "grayscale_torch", "differentiable_defense"]
 
-DEFENSES = ("none", "jpeg:Q", "grayscale", "blur:σ", "cutout", "mixup", "strong-aug", "adv-train:ε")
-_DATA = ("jpeg", "grayscale", "blur")
+DEFENSES = ("none", "jpeg:Q", "grayscale", "blur:σ", "down:s", "cutout", "mixup", "strong-aug", "adv-train:ε")
+_DATA = ("jpeg", "grayscale", "blur", "down")
 _BATCH = ("cutout", "mixup", "strong-aug", "adv-train")
 
 
@@ -39,6 +41,8 @@ def parse_defense(spec: str) -> list[tuple[str, float | None]]:
             raise ValueError("jpeg needs a quality 1..100, e.g. jpeg:10")
         if name == "blur" and (v is None or v <= 0):
             raise ValueError("blur needs σ > 0 in pixels, e.g. blur:1")
+        if name == "down" and (v is None or not 0 < v < 1):
+            raise ValueError("down needs a scale 0 < s < 1, e.g. down:0.5 (half the width and height)")
         if name == "adv-train" and (v is None or not 0 < v <= 64):
             raise ValueError("adv-train needs ε in 0–255 units, e.g. adv-train:4")
         out.append((name, v))
@@ -69,9 +73,21 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return np.clip(gaussian_filter(images.astype(np.float32), sigma=(0, sigma, sigma, 0)) + 0.5, 0, 255).astype(np.uint8)
 
 
+def _resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 N×H×W×3 -> uint8 N×h×w×3 (``size`` = (h, w)), Pillow's bicubic (antialiased when shrinking)."""
+    from PIL import Image
+
+    h, w = size
+    out = np.empty((len(images), h, w, 3), np.uint8)
+    for i, im in enumerate(images):
+        out[i] = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.BICUBIC))
+    return out
+
+
 def transform_images(images: np.ndarray, spec: str) -> np.ndarray:
-    """The data-level part of ``spec`` (jpeg, grayscale, blur) applied to uint8 N×H×W×3 images;
-    batch-level parts are ignored. Returns uint8 N×H×W×3."""
+    """The data-level part of ``spec`` (jpeg, grayscale, blur, down) applied in order to uint8 N×H×W×3 images;
+    batch-level parts are ignored. A ``down:s`` step shrinks the images for the steps after it; the result is
+    resized back to H×W (what an attacker who trains at the test size does). Returns uint8 N×H×W×3."""
     x = images
     for name, v in parse_defense(spec):
         if name == "jpeg":
@@ -80,6 +96,10 @@ def transform_images(images: np.ndarray, spec: str) -> np.ndarray:
             x = _grayscale(x)
         elif name == "blur":
             x = _blur(x, float(v))
+        elif name == "down":
+            x = _resize(x, (max(1, round(x.shape[1] * v)), max(1, round(x.shape[2] * v))))
+    if x.shape[1:3] != images.shape[1:3]:
+        x = _resize(x, images.shape[1:3])
     return x
 
 
