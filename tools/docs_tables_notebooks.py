@@ -1,0 +1,147 @@
+"""Values the notebooks' markdown (and docs/teaching.md) quote, registered with tools/docs_tables.py's decorators.
+
+Keys (``python tools/docs_tables.py --list | grep -E 'nbn|nbc|nbp|code\\.|clusterings\\.'``):
+
+- ``nbn.<nb>.t<threads>.<number>``: a number a notebook recorded in its claims run at its default size, seed 0
+  (``benchmarks/results/notebook_numbers.json``; ``<nb>`` = 00 … 05, ``->`` in a name written ``-to-``), three
+  decimals; ``nbp.…`` the same number as a percentage.
+- ``nbc.<nb>.<claim>.min-margin`` / ``.values`` / ``.bounds``: one enforced claim of ``claims.json``'s table
+  (runs of one code version): its smallest margin, and the min–max of its value and of its bound over those runs.
+- ``code.default-method``: ``protect``'s default method, read from the code (``ucs_lite.names.DEFAULT_METHOD``),
+  so that a rename of the default makes check-docs fail until the text is regenerated.
+- ``clusterings.c100.kmeans.<view>.completeness-range``: K-means completeness over every p (10 to 500) and
+  normalisation on CIFAR-100 dev (``granularity_clusterings.json`` and the ``kmP`` rows of ``granularity.json``).
+- ``nbtime.<nb>``: a notebook's measured cold time on 2 CPU cores (``notebook_times.json``), in minutes.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docs_tables import ROOT, Results, f3, value
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _load(name: str) -> dict:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _key_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.:@+-]", "", text.replace("->", "-to-").replace(" ", "-"))
+
+
+def claim_slug(claim: str) -> str:
+    """The key part for a claim's text: lower case, words joined by '-', punctuation dropped."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]+", "-", claim.lower())).strip("-")
+
+
+def _rng(xs: list[float], fmt=f3) -> str:
+    lo, hi = min(xs), max(xs)
+    return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _register_numbers() -> None:
+    for run in _load("notebook_numbers.json").get("runs", []):
+        nb, th, seed = run["notebook"][:2], run["threads"], run["seed"]
+        tail = "" if seed in (0, "-") else f".s{seed}"
+        for name, v in run["numbers"].items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            key = f"{nb}.t{th}{tail}.{_key_part(name)}"
+
+            def three(r: Results, nb=run["notebook"], th=th, seed=seed, name=name) -> str:
+                return _number(r, nb, th, seed, name, lambda x: str(x) if isinstance(x, int) else f3(x))
+
+            def pct(r: Results, nb=run["notebook"], th=th, seed=seed, name=name) -> str:
+                return _number(r, nb, th, seed, name, lambda x: f"{100 * x:.1f} %")
+
+            value(f"nbn.{key}", "notebook_numbers.json", rows=f"{run['notebook']}, threads {th}, seed {seed}: {name}")(three)
+            value(f"nbp.{key}", "notebook_numbers.json", rows=f"{run['notebook']}, threads {th}, seed {seed}: {name}, %")(pct)
+
+
+def _number(r: Results, nb: str, th: str, seed, name: str, fmt) -> str:
+    for run in r.json("notebook_numbers.json")["runs"]:
+        if run["notebook"] == nb and run["threads"] == th and run["seed"] == seed:
+            return fmt(run["numbers"][name])
+    raise KeyError(f"notebook_numbers.json: no run {nb} threads {th} seed {seed}")
+
+
+def _claim_rows(r: Results, nb: str, claim: str) -> tuple[dict, list[dict]]:
+    d = r.json("claims.json")
+    table = d["table"]
+    row = next(x for x in table["rows"] if x["notebook"] == nb and x["claim"] == claim)
+    runs = [x for x in d["runs"] if x["notebook"] == nb and x["claim"] == claim and x.get("commit") == table["version"]
+            and x.get("value") is not None]
+    return row, runs
+
+
+def _register_claims() -> None:
+    table = _load("claims.json").get("table", {})
+    for row in table.get("rows", []):
+        nb, claim = row["notebook"], row["claim"]
+        base = f"nbc.{nb[:2]}.{claim_slug(claim)}"
+
+        def margin(r: Results, nb=nb, claim=claim) -> str:
+            return f"{_claim_rows(r, nb, claim)[0]['min_margin']:+.3f}"
+
+        def values(r: Results, nb=nb, claim=claim) -> str:
+            return _rng([x["value"] for x in _claim_rows(r, nb, claim)[1]])
+
+        def bounds(r: Results, nb=nb, claim=claim) -> str:
+            return _rng([x["bound"] for x in _claim_rows(r, nb, claim)[1]])
+
+        value(f"{base}.min-margin", "claims.json", rows=f"table: {nb}, {claim}: min_margin")(margin)
+        value(f"{base}.values", "claims.json", rows=f"runs of table.version: {nb}, {claim}: value min–max")(values)
+        value(f"{base}.bounds", "claims.json", rows=f"runs of table.version: {nb}, {claim}: bound min–max")(bounds)
+
+
+@value("code.default-method", rows="ucs_lite.names.DEFAULT_METHOD (code, not a result)")
+def _default_method(r: Results) -> str:
+    import importlib
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    for module in ("ucs_lite.names", "ucs_lite.methods", "ucs_lite.noise.registry"):
+        try:
+            m = importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - a module that moved or needs torch: try the next
+            continue
+        if hasattr(m, "DEFAULT_METHOD"):
+            return str(m.DEFAULT_METHOD)
+    raise KeyError("DEFAULT_METHOD not found in ucs_lite.names / ucs_lite.methods / ucs_lite.noise.registry")
+
+
+def _register_clusterings() -> None:
+    for view in ("fine", "coarse"):
+        def rng(r: Results, view=view) -> str:
+            rows = [x for x in r.json("granularity_clusterings.json")["rows"]
+                    if x["algorithm"].startswith("kmeans") and x["view"] == view]
+            rows += [x for x in r.json("granularity.json")["attacks"]
+                     if re.fullmatch(r"km\d+", x["noise"]) and x["view"] == view and "completeness" in x]
+            return _rng([x["completeness"] for x in rows], lambda v: f"{v:.2f}")
+
+        value(f"clusterings.c100.kmeans.{view}.completeness-range", "granularity_clusterings.json", "granularity.json",
+              rows=f"every kmeans row and every kmP attack row, {view}: completeness min–max")(rng)
+
+
+def _register_times() -> None:
+    for nb in _load("notebook_times.json").get("notebooks", {}):
+        def minutes(r: Results, nb=nb) -> str:
+            return f"{r.json('notebook_times.json')['notebooks'][nb]['seconds'] / 60:.1f} min"
+
+        value(f"nbtime.{nb[:2]}", "notebook_times.json", rows=f"notebooks.{nb}.seconds (cold, 2 threads)")(minutes)
+
+    def total(r: Results) -> str:
+        return f"{sum(x['seconds'] for x in r.json('notebook_times.json')['notebooks'].values()) / 60:.0f} min"
+
+    value("nbtime.total", "notebook_times.json", rows="sum of notebooks.*.seconds")(total)
+
+
+_register_numbers()
+_register_claims()
+_register_clusterings()
+_register_times()
