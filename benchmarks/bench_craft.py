@@ -20,33 +20,33 @@ selection is :func:`frontier.equal_protection_speedup` (benchmarks/frontier.py, 
 cost–protection frontier). Caveat: the official protection is that of the run made (1 epoch in --quick),
 its cost that of 50 epochs.
 Each crafting run happens in a fresh subprocess so its peak memory (max RSS / CUDA peak) is its own.
-Writes benchmarks/results/bench_craft.json and bench_craft.md.
+Writes benchmarks/results/bench_craft.json (its table is printed).
 
     python benchmarks/bench_craft.py --profile      # where the time goes (≈ 3 min on 2 CPU cores)
 
 ``--profile`` measures the unit costs on a small subset — surrogate features per image, K-means, one
 optimisation step of ours (and the surrogate's share of it, with the top operators from torch.profiler),
 one image pass of the official schedule — and from them models both schedules at N = 1k, 5k, 10k, 50k
-(rows marked as modelled). Writes benchmarks/results/bench_craft_profile.{json,md}.
+(rows marked as modelled). Writes benchmarks/results/bench_craft_profile.json (its table is printed).
 """
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import json
 import multiprocessing as mp
 import platform
 import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from ucs_lite.data import Bundle, atomic_write_bytes, load  # noqa: E402
+from benchmarks.common import protect_groups, write_result
+from ucs_lite.data import Bundle, load
 
 OFFICIAL_EPOCHS = 50
 
@@ -67,7 +67,7 @@ def _craft_job(kind: str, images: np.ndarray, labels: np.ndarray, centroids: np.
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     if kind == "random-cluster":
-        from ucs_lite.noise.random import craft_random_cluster
+        from ucs_lite.noise.patterns import craft_random_cluster
 
         pert = craft_random_cluster(c, images.shape[1:3], seed=0, **options)
     else:
@@ -137,8 +137,7 @@ def profile(device: str, threads: int, n: int = 320, p: int = 10, steps: int = 4
            "ours_step_s": per_step, "ours_step_images": p * 8, "surrogate_fwd_bwd_s_per_step": t_sur,
            "surrogate_share_of_step": t_sur / per_step, "ours_setup_s": t1 - per_step,
            "official_s_per_image_pass": off_pass, "top_ops_2_steps": top, "models": models}
-    (ROOT / "results").mkdir(exist_ok=True)
-    atomic_write_bytes(ROOT / "results" / "bench_craft_profile.json", json.dumps(out, indent=2, default=float).encode())
+    write_result("bench_craft_profile.json", out)
     md = [f"Unit costs ({out['machine']}, N={n} subset): features {feat_img * 1000:.1f} ms/image at 224 px; "
           f"ours one step ({p} clusters × 8 images) {per_step:.2f} s, of which surrogate forward+backward "
           f"{t_sur:.2f} s ({100 * t_sur / per_step:.0f}%); official {off_pass * 1000:.0f} ms per image pass "
@@ -149,7 +148,6 @@ def profile(device: str, threads: int, n: int = 320, p: int = 10, steps: int = 4
            f"{m['official_s']:.0f} | {m['speedup']:.0f}× |" for m in models]
     md += ["", "Top operators over 2 steps of ours (self CPU seconds):", ""]
     md += [f"- {t['op']}: {t['self_cpu_s']:.2f} s ({t['calls']} calls)" for t in top]
-    atomic_write_bytes(ROOT / "results" / "bench_craft_profile.md", ("\n".join(md) + "\n").encode())
     print("\n".join(md))
 
 
@@ -196,12 +194,10 @@ def main() -> None:
     ours_cfgs = parse_ours(a.ours)
     seeds = [int(s) for s in a.attack_seeds.split(",")]
 
-    from frontier import equal_protection_speedup, protection  # noqa: E402  (benchmarks/frontier.py)
+    from benchmarks.frontier import equal_protection_speedup, protection
     from ucs_lite.attack import AttackConfig
     from ucs_lite.cluster import extract_features, fit_clusters
-    from ucs_lite.data import ImageSet
     from ucs_lite.cache import evaluate as evaluate_cached
-    from ucs_lite.noise import Perturbation, apply
     from ucs_lite.surrogates import create_surrogate
 
     def attack(bundle: Bundle) -> dict:
@@ -229,8 +225,8 @@ def main() -> None:
         for name, kind, opts in [("official", "official", {"epochs": off_epochs, "batch_size": 64})] + ours_cfgs:
             print(f"N={n}: crafting {name} ...", flush=True)
             r = run_job(kind, train.images, c.labels, c.centroids, 10, a.device, a.threads, opts, a.surrogate)
-            pert = Perturbation(r["delta"], c.labels, "uc", 16 / 255, 0)
-            runs = attack(Bundle(ImageSet(apply(train.images, pert), dict(train.labels), dict(train.class_names)), test))
+            protected = protect_groups(Bundle(train, test), r["delta"], c.labels, "uc", 16 / 255, record_method=False)
+            runs = attack(protected)
             res = {"name": name, "seconds": r["seconds"], "images_per_s": n / r["seconds"],
                    "peak_mem_mib": r["peak_mem_mib"], "options": opts, "attacker": runs,
                    "protection": protection(runs, clean_peak, chance)}
@@ -269,8 +265,7 @@ def main() -> None:
            "speedup": {str(r["n"]): r["speedup"] for r in rows},
            "speedup_measured": {str(r["n"]): r["speedup_measured"] for r in rows},
            "speedup_reason": {str(r["n"]): r["reason"] for r in rows}}
-    (ROOT / "results").mkdir(exist_ok=True)
-    atomic_write_bytes(ROOT / "results" / "bench_craft.json", json.dumps(out, indent=2, default=float).encode())
+    write_result("bench_craft.json", out)
     f = lambda pr: f"{pr['fine']['peak']:.3f} / {pr['coarse']['peak']:.3f}"  # noqa: E731
     md = [f"Attacker peak accuracy, worst of seeds {seeds}, fine / coarse; seconds = wall time of the crafting call "
           f"({out['machine']}); the shared set-up (features + K-means: "
@@ -287,7 +282,6 @@ def main() -> None:
         md.append(f"N = {r['n']}: speed-up at equal protection " + (
             f"**{r['speedup']:.0f}×** vs the 50-epoch schedule ({r['speedup_measured']:.1f}× vs the run), matched by "
             f"{r['matched_by']}" if r["speedup"] is not None else f"**null** — {r['reason']}"))
-    atomic_write_bytes(ROOT / "results" / "bench_craft.md", ("\n".join(md) + "\n").encode())
     print("\n".join(md))
 
 

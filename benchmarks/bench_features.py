@@ -1,24 +1,22 @@
 """Feature-extraction throughput per surrogate and resolution (images/s, forward and forward+backward).
 
     python benchmarks/bench_features.py --quick      # CPU: effnet at 64/128/224 px, tiny; ~2 min
-Writes benchmarks/results/bench_features.json and bench_features.md.
+Writes benchmarks/results/bench_features.json (its table is printed).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from ucs_lite.data import atomic_write_bytes  # noqa: E402
-from ucs_lite.surrogates import SurrogateUnavailable, create_surrogate, resolve_device  # noqa: E402
+from benchmarks.common import cpu_model, write_result
+from ucs_lite.surrogates import SurrogateUnavailable, create_surrogate, resolve_device
 
 
 def throughput(s, n: int, batch: int, backward: bool) -> float:
@@ -66,15 +64,13 @@ def main() -> None:
         bwd = throughput(s, n // 2, 32, backward=True)
         rows.append({"surrogate": name, "resolution": s.resolution, "fwd_img_s": fwd, "fwd_bwd_img_s": bwd})
         print(f"{name} @{s.resolution}: fwd {fwd:.0f} img/s, fwd+bwd {bwd:.0f} img/s", flush=True)
-    out = {"device": str(dev), "cpu": platform.processor() or platform.machine(), "threads": a.threads,
+    out = {"device": str(dev), "cpu": cpu_model(), "threads": a.threads,
            "torch": torch.__version__, "rows": rows}
-    (ROOT / "results").mkdir(exist_ok=True)
-    atomic_write_bytes(ROOT / "results" / "bench_features.json", json.dumps(out, indent=2).encode())
+    write_result("bench_features.json", out)
     md = [f"{out['cpu']}, {a.threads} threads, device {dev}, torch {torch.__version__}", "",
           "| surrogate | resolution | forward img/s | forward+backward img/s |", "|---|---|---|---|"]
     md += [f"| {r['surrogate']} | {r['resolution'] or '—'} | " + (f"{r['fwd_img_s']:.0f} | {r['fwd_bwd_img_s']:.0f} |"
            if "fwd_img_s" in r else f"unavailable: {r['skipped']} | |") for r in rows]
-    atomic_write_bytes(ROOT / "results" / "bench_features.md", ("\n".join(md) + "\n").encode())
     print("\n".join(md))
 
 

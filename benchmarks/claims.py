@@ -31,12 +31,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from gitinfo import commit  # noqa: E402
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import RESULTS, ROOT, commit, provenance  # noqa: E402
 
 RUNS = ROOT / "runs"
-RESULTS = ROOT / "benchmarks" / "results"
 SEEDED = ("00_quickstart", "01_label_consistency_failure", "04_label_agnostic_evaluation", "05_countermeasures")
 UNSEEDED = ("02_clip_clustering", "03_crafting_cluster_noise")
 #: legacy runs (margins only) by the commit that stored them: (threads, seed) pairs added in 45fcbfa
@@ -45,7 +45,7 @@ LEGACY_STORED_UTC = {"23d9e55": "2026-11-29T09:09:01Z", "45fcbfa": "2026-11-29T1
 
 
 def current_commit(root: Path = ROOT) -> str:
-    """The full commit of ``root`` (``+dirty`` when tracked files differ; :func:`gitinfo.commit`)."""
+    """The full commit of ``root`` (``+dirty`` when tracked files differ; :func:`benchmarks.common.commit`)."""
     return commit(root, short=False)
 
 
@@ -267,7 +267,8 @@ def table(commit: str | None = None, runs_root: Path = RUNS, results: Path = RES
               "versions": vers, "failures": failures,
               "margin_definition": "value − bound for '>=' claims, bound − value for '<=' claims; legacy runs "
                                    "stored only the margin against their own code's bound",
-              "runs": sorted(records, key=lambda r: r["finished"])}
+              "runs": sorted(records, key=lambda r: r["finished"]),
+              "provenance": {**provenance(), "rows": "each run records the commit it was made at"}}
     results.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     md = table_markdown(version, rows, failures)

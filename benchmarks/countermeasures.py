@@ -9,11 +9,11 @@ data-level countermeasure (none, jpeg:10, grayscale, grayscale+jpeg:10; blur:1, 
     python benchmarks/countermeasures.py survival                      # share of each δ each countermeasure keeps
     python benchmarks/countermeasures.py bands --data c10              # ... split by channel and DCT frequency band
     python benchmarks/countermeasures.py run --data c100 --views fine --noises gen-cluster,jpeg-code --seeds 0
-    python benchmarks/countermeasures.py report                        # JSON + md from every stored row
+    python benchmarks/countermeasures.py report                        # the JSON's summary from every stored row
 
 ``run`` appends one row per attacker run to benchmarks/results/countermeasures.json (resumable: rows already
-there are skipped; attacker runs and features are cached in UCS_LITE_CACHE). ``--stop-at HH:MM`` (UTC) starts no
-new run after that time.
+there are skipped; attacker runs and features are cached in UCS_LITE_CACHE). ``--stop-at HH:MM`` (UTC, its next
+occurrence; or an ISO date-time) starts no new run after that time.
 """
 from __future__ import annotations
 
@@ -21,34 +21,30 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import (RESULTS, cifar10_base, cifar100_dev, commit, join_removed, past, protect_perturbation,
+                               provenance, stop_time)
+from ucs_lite.attack import AttackConfig
+from ucs_lite.cache import evaluate as evaluate_cached
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes
+from ucs_lite.defenses import noise_survival
+from ucs_lite.noise import apply
+from ucs_lite.noise.base import Perturbation
+from ucs_lite.noise.filters import cluster_kernels, filter_deltas, offset_patterns
+from ucs_lite.noise.jpeg_grid import (BANDS, band_parts, jpeg_code_patterns, jpeg_sign_patterns,
+                                      jpeg_tile_patterns, shift_similarity)
+from ucs_lite.noise.patterns import gen_jpeg_patterns, random_patterns, split_patterns
+from ucs_lite.cluster import cluster_images
+from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate
 
-from gitinfo import commit  # noqa: E402
-from ucs_lite.attack import AttackConfig  # noqa: E402
-from ucs_lite.cache import evaluate as evaluate_cached  # noqa: E402
-from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.defenses import noise_survival  # noqa: E402
-from ucs_lite.metrics import removed  # noqa: E402
-from ucs_lite.noise import apply  # noqa: E402
-from ucs_lite.noise.base import Perturbation  # noqa: E402
-from ucs_lite.noise.filters import cluster_kernels, filter_deltas, offset_patterns  # noqa: E402
-from ucs_lite.noise.patterns import random_patterns  # noqa: E402
-from ucs_lite.noise.robust import (BANDS, band_parts, gen_jpeg_patterns, jpeg_code_patterns, jpeg_sign_patterns,  # noqa: E402
-                                   jpeg_tile_patterns, shift_similarity, split_patterns)
-from ucs_lite.noise.uc import cluster_images  # noqa: E402
-from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
-
-RESULTS = ROOT / "results"
 OUT = RESULTS / "countermeasures.json"
-SHARED = ROOT.parent.parent / "shared" / "data"
 EPS = 16 / 255
 P = 10
 MAIN_DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10")
@@ -144,10 +140,7 @@ def patterns_for(train: ImageSet, assignment: np.ndarray, name: str) -> np.ndarr
 
 def load_data(name: str) -> Bundle:
     """The study's bundle for ``c100`` or ``c10`` (shared/data; CIFAR-10 tested on a balanced 2k subset)."""
-    if name == "c100":
-        return load(SHARED / "cifar100_dev.npz")
-    full = load("shared")
-    return Bundle(full.train, full.test.balanced_subset(2000, seed=0))
+    return cifar100_dev() if name == "c100" else cifar10_base(2000)
 
 
 def protect_with(base: Bundle, assignment: np.ndarray, construction: str) -> tuple[Bundle, Perturbation]:
@@ -155,9 +148,7 @@ def protect_with(base: Bundle, assignment: np.ndarray, construction: str) -> tup
     delta = patterns_for(base.train, assignment, construction)
     per_image = len(delta) == len(assignment) and len(delta) != int(assignment.max()) + 1
     pert = Perturbation(delta, np.arange(len(delta)) if per_image else assignment, construction, EPS, 0)
-    x = apply(base.train.images, pert)
-    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
-    return Bundle(tr, base.test, {"meta": np.array(json.dumps({"method": construction}))}), pert
+    return protect_perturbation(base, pert), pert
 
 
 def clusters_of(base: Bundle) -> np.ndarray:
@@ -177,7 +168,8 @@ def stored() -> dict:
 
 
 def save(out: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
+    """Write the stored JSON (indent 1) with the provenance of this command; each run row keeps its own commit."""
+    out["provenance"] = {**provenance(), "rows": "each run row records the commit it was made at"}
     atomic_write_bytes(OUT, json.dumps(out, indent=1, default=float).encode())
 
 
@@ -248,7 +240,7 @@ def survival_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
 
 def tile_similarity(delta: np.ndarray) -> dict | None:
     """For a pattern made of one repeated 8×8 tile per cluster (G×3×H×W, periodic with period 8), how close the
-    clusters' tiles are up to a cyclic shift (:func:`ucs_lite.noise.robust.shift_similarity` of their luminance):
+    clusters' tiles are up to a cyclic shift (:func:`ucs_lite.noise.jpeg_grid.shift_similarity` of their luminance):
     the largest and the mean over pairs of clusters. ``None`` when the pattern is not 8-periodic."""
     y = delta.mean(1)
     if y.shape[-1] < 16 or y.shape[-2] < 16 or not (np.allclose(y[..., 8:, :], y[..., :-8, :])
@@ -294,7 +286,7 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
 
 def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
     """Attack every (seed, defense, view, noise) not yet stored, clean first; one row per run, saved as it ends."""
-    out = stored()
+    deadline = stop_time(stop_at)
     base = load_data(data)
     assign = clusters_of(base)
     spec = DATASETS[data]
@@ -305,7 +297,7 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
                 for name in dict.fromkeys(("clean", *noises)):
                     if (data, view, name, defense, seed) in {tuple(r[k] for k in RUN_KEY) for r in stored()["runs"]}:
                         continue  # stored, by this process or another one running beside it
-                    if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
+                    if past(deadline):
                         print("stop time reached", flush=True)
                         return
                     if name not in bundles:
@@ -325,16 +317,7 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
 def with_removed(runs: list[dict]) -> list[dict]:
     """Each protected run with ``clean_peak`` and ``removed_peak`` / ``removed_final`` against the clean run of the
     same data, view, countermeasure and seed (NaN where that clean run is missing)."""
-    clean = {(r["data"], r["view"], r["defense"], r["seed"]): r for r in runs if r["noise"] == "clean"}
-    out = []
-    for r in runs:
-        if r["noise"] == "clean":
-            continue
-        c = clean.get((r["data"], r["view"], r["defense"], r["seed"]))
-        out.append({**r, "clean_peak": c["peak"] if c else float("nan"),
-                    "removed_peak": removed(c["peak"], r["peak"], r["chance"]) if c else float("nan"),
-                    "removed_final": removed(c["final"], r["final"], r["chance"]) if c else float("nan")})
-    return out
+    return join_removed(runs, ("data", "view", "defense", "seed"))
 
 
 def worst_table(runs: list[dict]) -> list[dict]:
@@ -352,10 +335,6 @@ def worst_table(runs: list[dict]) -> list[dict]:
     return out
 
 
-def _f(v) -> str:
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.2f}" if isinstance(v, float) else str(v)
-
-
 def summarise(out: dict) -> dict:
     """The ``summary`` the docs tables read: worst over seeds per (data, view, construction, countermeasure)
     (:func:`worst_table`) and the clean attacker's mean peak per (data, view, countermeasure)."""
@@ -369,44 +348,12 @@ def summarise(out: dict) -> dict:
 
 
 def report(out: dict) -> str:
-    """Store :func:`summarise`'s ``summary`` in the JSON and write benchmarks/results/countermeasures.md (returned)."""
-    sys.path.insert(0, str(ROOT.parent / "tools"))
-    from docs_tables_countermeasures import removed_table
-
+    """Store :func:`summarise`'s ``summary`` in the JSON (the docs tables read it: ``make results-docs``); returns
+    a short account of what it holds."""
     out = locked_update(lambda o: o.__setitem__("summary", summarise(o)))
-    md = ["# Countermeasure study (issue 24)", "",
-          f"ε = 16/255, one pattern per K-means cluster (p = {P}, default surrogate, standardised features, seed 0) — "
-          "the clusters `gen-cluster` uses, so only the pattern changes. Attacker: small CNN, crop+flip, trained from "
-          "scratch after the countermeasure. `removed` = (clean − protected)/(clean − chance), the clean attacker "
-          "under the same countermeasure, view and seed; worst (smallest) over the seeds listed. "
-          "Source: benchmarks/results/countermeasures.json (`python benchmarks/countermeasures.py report`).",
-          "", "## Removed (peak), worst over attacker seeds"]
-    for data, view in dict.fromkeys((w["data"], w["view"]) for w in out["summary"]["worst"]):
-        md += ["", f"### {DATASETS[data]['what']}, {view} labels", "", removed_table(out["summary"], data, view)]
-    if out["survival"]:
-        ds = [k for k in out["survival"][0] if k not in ("data", "noise")]
-        md += ["", "## Share of δ each countermeasure keeps (no training; mean over 300 training images)", "",
-               "| data | construction | " + " | ".join(ds) + " |", "|---|---|" + "---|" * len(ds)]
-        md += [f"| {r['data']} | {r['noise']} | " + " | ".join(_f(r[d]) for d in ds) + " |" for r in out["survival"]]
-    if out.get("bands"):
-        md += ["", "## Where δ's energy lies and what JPEG 10 keeps of each part (first 300 training images)", "",
-               "| data | construction | " + " | ".join(f"share: {b}" for b in BANDS) + " | "
-               + " | ".join(f"JPEG 10 keeps: {b}" for b in BANDS) + " |", "|---|---|" + "---|" * 2 * len(BANDS)]
-        md += [f"| {r['data']} | {r['noise']} | " + " | ".join(_f(r["share"][b]) for b in BANDS) + " | "
-               + " | ".join(_f(r["kept"]["jpeg:10"][b]) for b in BANDS) + " |" for r in out["bands"]]
-    if out["visibility"]:
-        md += ["", "## Visibility (first 200 training images, mean per image)", "",
-               "| data | construction | PSNR dB | SSIM | ΔE00 mean | share of pixels ΔE00 > 2.3 |", "|---|---|---|---|---|---|"]
-        md += [f"| {r['data']} | {r['noise']} | {r['psnr']:.1f} | {r['ssim']:.3f} | {r['de2000_mean']:.2f} | "
-               f"{r['de2000_share_jnd']:.2f} |" for r in out["visibility"]]
-    md += ["", "## Every run", "", "| data | view | construction | countermeasure | seed | peak | final | commit |",
-           "|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['data']} | {r['view']} | {r['noise']} | {r['defense']} | {r['seed']} | {r['peak']:.3f} | "
-           f"{r['final']:.3f} | {r['commit']} |" for r in sorted(out["runs"], key=lambda r: (r["data"], r["view"], r["noise"],
-                                                                                              r["defense"], r["seed"]))]
-    text = "\n".join(md) + "\n"
-    atomic_write_bytes(RESULTS / "countermeasures.md", text.encode())
-    return text
+    views = sorted({(w["data"], w["view"]) for w in out["summary"]["worst"]})
+    return (f"{OUT.relative_to(RESULTS.parent.parent)}: summary of {len(out['runs'])} runs over "
+            + ", ".join(f"{d} {v}" for d, v in views) + "; `make results-docs` rewrites docs/countermeasures.md")
 
 
 def main() -> None:

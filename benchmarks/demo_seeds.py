@@ -2,7 +2,7 @@
 
     UCS_LITE_THREADS=2 python benchmarks/demo_seeds.py run --seeds 0,1,2   # the demo itself, once per seed
     python benchmarks/demo_seeds.py import [--cold] runs/demo-*/          # demo runs made by `ucs-lite demo`
-    python benchmarks/demo_seeds.py report          # → benchmarks/results/demo_seeds.{json,md},
+    python benchmarks/demo_seeds.py report          # → benchmarks/results/demo_seeds.json,
                                                     #   ucs_lite/assets/reference_results.json
 
 ``run`` executes :func:`ucs_lite.demo.run_demo` at its default configuration (:data:`ucs_lite.demo.DEMO`) for
@@ -23,14 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from gitinfo import commit  # noqa: E402  (short commit, +dirty)
+from benchmarks.common import RESULTS, ROOT, commit, write_result  # noqa: E402
 
 RUNS = ROOT / "runs" / "demo_seeds"
-RESULTS = ROOT / "benchmarks" / "results"
 ASSETS = ROOT / "ucs_lite" / "assets"
 
 
@@ -46,8 +44,7 @@ def run(seeds: list[int]) -> list[dict]:
     """The demo once per attacker seed at its default configuration; each run's peaks appended to the stored runs."""
     import torch
 
-    from ucs_lite.data import atomic_write_bytes
-    from ucs_lite.demo import DEMO, run_demo
+    from ucs_lite.demo import run_demo
 
     threads = int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads())
     new = []
@@ -60,7 +57,7 @@ def run(seeds: list[int]) -> list[dict]:
         print(f"[demo_seeds] threads {threads} seed {s}: {new[-1]['peaks']}", file=sys.stderr, flush=True)
         data = stored()
         data["runs"] = data["runs"] + [new[-1]]
-        atomic_write_bytes(RESULTS / "demo_seeds.json", json.dumps(data, indent=2).encode())
+        write_result("demo_seeds.json", data)
     return new
 
 
@@ -137,7 +134,8 @@ def differences(runs: list[dict]) -> dict:
 
 
 def report() -> dict:
-    """Write demo_seeds.{json,md} and the package's reference_results.json from the runs at the current DEMO."""
+    """Write demo_seeds.json (its table printed) and the package's reference_results.json from the runs at the
+    current DEMO."""
     from ucs_lite.data import atomic_write_bytes
     from ucs_lite.demo import DEMO
 
@@ -151,7 +149,7 @@ def report() -> dict:
                  "spread_definition": "per thread count, the larger of the two methods' max − min peak accuracy "
                                       "over the attacker seeds; the largest over thread counts. clear: the smallest "
                                       "value over runs ≥ 2 × spread"})
-    atomic_write_bytes(RESULTS / "demo_seeds.json", json.dumps(data, indent=2).encode())
+    write_result("demo_seeds.json", data)
     secs = sorted(r["seconds"] for r in runs)
     lines = [f"Demo configuration ({DEMO['n_train']:,} training images, {DEMO['epochs']} epochs, features at "
              f"{DEMO['surrogate_resolution']} px), attacker seeds {seeds}, threads "
@@ -162,7 +160,6 @@ def report() -> dict:
     lines += [f"| {d['larger']} − {d['smaller']} | {d['mean']:+.3f} | {d['min']:+.3f} | "
               f"{'—' if d['spread'] is None else format(d['spread'], '.3f')} | "
               f"{'yes' if d['clear'] else 'no'} |" for d in diffs.values()]
-    atomic_write_bytes(RESULTS / "demo_seeds.md", ("\n".join(lines) + "\n").encode())
     ref = {"demo": {"config": DEMO, "seeds": f"{seeds[0]}-{seeds[-1]}", "differences": diffs},
            "large_scale": large_scale()}
     atomic_write_bytes(ASSETS / "reference_results.json", json.dumps(ref, indent=2).encode())

@@ -3,7 +3,7 @@
 counts and parametrisations, and ``random-cluster`` — same images, same clusters, same surrogate.
 
     nice -n 19 env UCS_LITE_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/frontier.py > /tmp/frontier.log 2>&1
-    python benchmarks/frontier.py --report        # rewrite the table / figure / speedup from the saved points
+    python benchmarks/frontier.py --report        # rewrite the summary / figure / speedup from the saved points
 
 Protocol (as ``bench_craft.py --quick``): N = 500 class-balanced images of the shared CIFAR-10 training split
 (``balanced_indices(500, seed=0)``), test set = 2,000 class-balanced images of its test split
@@ -26,17 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
+from benchmarks.common import RESULTS, cifar10_base, protect_perturbation, write_result
 
-RESULTS = ROOT / "results"
 OFFICIAL_EPOCHS = 50  # the authors' published schedule
 SEEDS = (0, 1, 2)
 VIEWS = ("fine", "coarse")
@@ -170,13 +170,11 @@ def _setup(n: int, threads: int, time_features: bool) -> dict:
 
     torch.set_num_threads(threads)
     from ucs_lite.cluster import extract_features, fit_clusters
-    from ucs_lite.data import Bundle, load
+    from ucs_lite.data import Bundle
     from ucs_lite.surrogates import create_surrogate
 
-    full = load("shared")
-    idx = full.train.balanced_indices(n, seed=0)
-    train = full.train.subset(idx)
-    test = full.test.balanced_subset(2000, seed=0)
+    base = cifar10_base(2000, n_train=n)
+    train, test = base.train, base.test
     s = create_surrogate("imagenet:efficientnet_lite0", device="cpu")
     # computed afresh (not read from the cache) when the set-up cost is to be measured
     c0 = time.process_time()
@@ -189,7 +187,7 @@ def _setup(n: int, threads: int, time_features: bool) -> dict:
 
 def _craft(kind: str, options: dict, env: dict):
     """Craft one point; returns (Perturbation, cpu seconds, wall seconds) of the crafting call alone."""
-    from ucs_lite.noise.random import craft_random_cluster
+    from ucs_lite.noise.patterns import craft_random_cluster
     from ucs_lite.noise.uc import craft_uc, craft_uc_official
 
     images, c, s = env["train"].images, env["clustering"], env["surrogate"]
@@ -226,9 +224,8 @@ def _load(path: Path) -> dict:
 
 
 def _save(path: Path, doc: dict) -> None:
-    from ucs_lite.data import atomic_write_bytes
-
-    atomic_write_bytes(path, json.dumps(doc, indent=2, default=float).encode())
+    """The frontier JSON with this command's provenance (:func:`benchmarks.common.write_result`)."""
+    write_result(path, doc)
 
 
 def cost_model(points: list[dict]) -> dict:
@@ -270,9 +267,6 @@ def modelled_seconds(kind: str, options: dict, n: int, p: int, model: dict) -> f
 
 def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[str] | None, out: Path,
         time_setup: bool = False) -> None:
-    from ucs_lite.data import Bundle, ImageSet
-    from ucs_lite.noise import apply
-
     doc = _load(out)
     key = {"n": n, "p": 10, "threads": threads, "attack_epochs": attack_epochs, "seeds": list(SEEDS),
            "official_batch_size": OFFICIAL_BATCH}
@@ -295,8 +289,7 @@ def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[st
                                 "test": "shared CIFAR-10 test, balanced_subset(2000, seed=0)",
                                 "clusters": "EfficientNet-Lite0 @224 px features, K-means p=10, standardize, seed 0",
                                 "attacker": f"small-cnn, {attack_epochs} epochs, seeds {list(SEEDS)}",
-                                "cost": "CPU seconds of the crafting call, 1 thread; features + K-means excluded",
-                                "machine": f"{platform.machine()}, torch threads {threads}"})
+                                "cost": "CPU seconds of the crafting call, 1 thread; features + K-means excluded"})
     doc.setdefault("points", {})
     clean = _attack(env["clean"], attack_epochs)
     doc["clean"] = {v: {"peaks": [r["peak"] for r in rs], "finals": [r["final"] for r in rs],
@@ -319,8 +312,7 @@ def run(n: int, threads: int, attack_epochs: int, budget_s: float, only: list[st
             continue
         print(f"[run] {name} (modelled {est if est is None else round(est)} s) ...", flush=True)
         pert, cpu, wall = _craft(kind, options, env)
-        prot = Bundle(ImageSet(apply(env["train"].images, pert), dict(env["train"].labels),
-                               dict(env["train"].class_names)), env["test"])
+        prot = protect_perturbation(env["clean"], pert, record_method=False)
         runs = _attack(prot, attack_epochs)
         m = min(options.get("max_images") or n, n)
         pt = {"name": name, "kind": kind, "options": options, "seconds": cpu, "wall_seconds": wall,
@@ -387,7 +379,8 @@ def speedups(rows: list[dict], shared_seconds: float = 0.0) -> list[dict]:
 
 
 def report(out: Path) -> None:
-    """frontier.md / frontier.html and the summary block of frontier.json from the saved points."""
+    """The summary block of frontier.json and frontier.html from the saved points (the docs tables read the
+    summary: ``make results-docs``)."""
     doc = _load(out)
     if not doc.get("points") or "clean" not in doc:
         return
@@ -402,48 +395,6 @@ def report(out: Path) -> None:
                       "defaults": defaults,
                       "modelled_10k": {name: modelled_seconds(k, o, 10000, 10, model) for name, k, o in POINTS}}
     _save(out, doc)
-    c = doc["clean"]
-    md = [f"Frontier at N = {n} ({doc['protocol']['train']}; test: {doc['protocol']['test']}). Cost: "
-          f"{doc['protocol']['cost']}. Attacker: {doc['protocol']['attacker']}; worst of the seeds, spread = "
-          f"max − min peak over seeds; removed = (clean − worst peak) / (clean − chance). Clean mean peak fine "
-          f"{c['fine']['mean_peak']:.3f} (chance {c['fine']['chance']:.3f}), coarse {c['coarse']['mean_peak']:.3f} "
-          f"(chance {c['coarse']['chance']:.3f}). ★ = on the fine-view Pareto front.", "",
-          "| configuration | CPU s | fine peak (spread) | fine final | fine removed | coarse peak (spread) | "
-          "coarse final | coarse removed |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        f, co = r["protection"]["fine"], r["protection"]["coarse"]
-        star = " ★" if r["name"] in front["fine"] else ""
-        md.append(f"| {r['name']}{star} | {r['seconds']:.0f} | {f['peak']:.3f} ({f['spread']:.3f}) | {f['final']:.3f} | "
-                  f"{f['removed']:.2f} | {co['peak']:.3f} ({co['spread']:.3f}) | {co['final']:.3f} | {co['removed']:.2f} |")
-    md += ["", "Equal-protection speed-up (official = extrapolated to 50 epochs over all N images; measured = the "
-           f"run itself; both sides include the shared set-up, features + K-means, {shared:.0f} CPU s):", ""]
-    for s in doc["summary"]["speedups"]:
-        if s["speedup"] is None:
-            md.append(f"- {s['official']}: **null** — {s['reason']}")
-        else:
-            md.append(f"- {s['official']} ({s['official_seconds']:.0f} s run, {s['official_seconds_full_modelled']:.0f} s "
-                      f"for 50 epochs): matched by {s['matched_by']} ({s['matched_seconds']:.0f} s): "
-                      f"{s['speedup']:.0f}× vs 50 epochs, {s['speedup_measured']:.1f}× vs the run")
-    md += ["", "Default per entry point (:func:`choose_default`: cheapest configuration, within budget at its N, whose "
-           "worst-seed fine peak is within the seed spread of the best one within budget; protection as measured "
-           f"at N = {n}; chosen among the {len(rows)} measured points only):", ""]
-    for k, v in defaults.items():
-        ch = v["choice"]
-        md.append(f"- {k} (N = {v['n']:,}, budget {v['budget_s']} CPU s): " + (
-            f"**{ch['name']}** ({ch['seconds_at_n']:.0f} s; fine peak {ch['peak']:.3f}, best within budget "
-            f"{ch['best_name']} {ch['best_peak']:.3f})" if ch else "nothing measured fits"))
-    todo = [(nm, k, o) for nm, k, o in POINTS if nm not in doc["points"]]
-    if todo:
-        md += ["", f"Not measured (modelled crafting CPU s from the cost model below, at N = {n} and N = 10,000):", "",
-               "| configuration | N = {n} | N = 10,000 | why not |".format(n=n), "|---|---|---|---|"]
-        for nm, k, o in todo:
-            a, b = modelled_seconds(k, o, n, 10, model), modelled_seconds(k, o, 10000, 10, model)
-            md.append(f"| {nm} | {'?' if a is None else f'{a:.0f}'} | {'?' if b is None else f'{b:.0f}'} | "
-                      f"{doc.get('skipped', {}).get(nm, 'not reached yet (run in progress or stopped)')} |")
-    md += ["", f"Cost model: {json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in model.items()})}."]
-    from ucs_lite.data import atomic_write_bytes
-
-    atomic_write_bytes(out.with_suffix(".md"), ("\n".join(md) + "\n").encode())
     figure(doc, rows, out.with_suffix(".html"))
 
 
@@ -489,7 +440,7 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="comma-separated point names to run (default: all, in order)")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/frontier.json, N=500; "
                                                 "frontier_n<N>.json otherwise)")
-    ap.add_argument("--report", action="store_true", help="only rewrite .md / .html / summary from the JSON")
+    ap.add_argument("--report", action="store_true", help="only rewrite the summary and .html from the JSON")
     ap.add_argument("--time-setup", action="store_true", help="compute the features afresh to time the shared "
                     "set-up (default: read them from the cache; their cost from bench_craft_profile.json)")
     a = ap.parse_args()

@@ -28,12 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from ucs_lite import precision  # noqa: E402
-from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes  # noqa: E402
-from ucs_lite.surrogates import create_surrogate, resolve_device  # noqa: E402
+from ucs_lite import precision  # the installed package (make install); this script imports nothing else from here
+from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes
+from ucs_lite.surrogates import create_surrogate, resolve_device
 
 #: Papermill overrides that make every notebook tiny (each notebook takes the ones it declares).
 TINY = {"profile": "cpu-quick", "data": "sample", "n_train": 200, "n_test": 100, "n_features": 200, "epochs": 1,

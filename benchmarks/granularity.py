@@ -8,11 +8,11 @@ clusterings composed in one δ). Each is attacked by the small CNN (15 epochs, c
     python benchmarks/granularity.py run --part labels   # label partitions (no features), attacked per view
     python benchmarks/granularity.py run --part clusters # K-means / multi-granularity (224-px features, cached)
     python benchmarks/granularity.py run --part levers   # other p, channel / spatial codes, UC vs random-cluster
-    python benchmarks/granularity.py report               # merge both parts: json + md + html
+    python benchmarks/granularity.py report               # merge both parts: json + html figures
 
-``run`` writes benchmarks/results/granularity.json (+ .md, .html) after every attacker run; attacker runs and
-features are cached (UCS_LITE_CACHE), so a rerun resumes where it stopped. ``--stop-at`` (UTC HH:MM) starts no new
-attacker run after that time.
+``run`` writes benchmarks/results/granularity.json (+ granularity.html) after every attacker run; attacker runs and
+features are cached (UCS_LITE_CACHE), so a rerun resumes where it stopped. ``--stop-at`` (UTC HH:MM: its next
+occurrence; or an ISO date-time) starts no new attacker run after that time.
 """
 from __future__ import annotations
 
@@ -20,26 +20,26 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
+
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
+from benchmarks.common import (RESULTS, cifar10_base, cifar100_dev, join_removed, past, protect_perturbation,
+                               stop_time, write_result)
+from ucs_lite.attack import AttackConfig
+from ucs_lite.cache import evaluate as evaluate_cached
+from ucs_lite.cluster import cluster_metrics, extract_features
+from ucs_lite.data import Bundle
+from ucs_lite.metrics import psnr
+from ucs_lite.noise.multi import craft_random_multi, hierarchy_levels, multi_levels
+from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate
 
-from ucs_lite.attack import AttackConfig  # noqa: E402
-from ucs_lite.cluster import cluster_metrics, extract_features  # noqa: E402
-from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite.cache import evaluate as evaluate_cached  # noqa: E402
-from ucs_lite.metrics import psnr, removed  # noqa: E402
-from ucs_lite.noise import apply  # noqa: E402
-from ucs_lite.noise.multi import craft_random_multi, hierarchy_levels, multi_levels  # noqa: E402
-from ucs_lite.surrogates import DEFAULT_SURROGATE, create_surrogate  # noqa: E402
-
-RESULTS = ROOT / "results"
-DATA = ROOT.parent.parent / "shared" / "data" / "cifar100_dev.npz"
+#: the CIFAR-100 dev set's file name (:func:`benchmarks.common.cifar100_dev` finds it)
+DATA_NAME = "cifar100_dev.npz"
 VIEWS = ("fine", "coarse", "regroup:20:0")
 EPS = 16 / 255
 EPOCHS = 15
@@ -60,10 +60,10 @@ def _kmeans_cached(feats: np.ndarray, key: str, fn) -> list[np.ndarray]:
     p = 500 on 10k×1280 features takes minutes on one thread)."""
     import hashlib
 
-    from ucs_lite.cluster import default_cache_dir
+    from ucs_lite.files import cache_dir
 
     h = hashlib.sha256(np.ascontiguousarray(feats).tobytes()).hexdigest()[:12]
-    path = default_cache_dir() / "granularity" / f"{key}-{h}.npy"
+    path = cache_dir() / "granularity" / f"{key}-{h}.npy"
     if path.is_file():
         return list(np.load(path))
     out = fn()
@@ -187,11 +187,10 @@ def protected_uc(base: Bundle, feats_surrogate, p: int, name: str, untrained_gen
     else:
         pert = craft_uc(base.train.images, feats_surrogate, p=p, eps=EPS, seed=0, clustering=clustering,
                         progress=False, steps=30, craft_resolution=64, batch_per_cluster=4)
-    x = apply(base.train.images, pert)
-    meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": int(pert.assignment.max()) + 1,
+    b = protect_perturbation(base, pert, {"method": name})
+    meta = {"method": name, "psnr": psnr(base.train.images, b.train.images), "groups": int(pert.assignment.max()) + 1,
             "craft_s": float(pert.meta.get("seconds", float("nan")))}
-    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
-    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
+    return b, {**meta, "assignment": pert.assignment}
 
 
 def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = "sum",
@@ -199,10 +198,9 @@ def protected(base: Bundle, levels: list[np.ndarray], name: str, compose: str = 
     """Training images + random-multi noise of ``levels`` (one level = random-class / random-cluster exactly);
     ``form="pixel"``: per-pixel signs instead of 4-px blocks."""
     pert = craft_random_multi(levels, base.train.images.shape[1:3], EPS, seed=0, compose=compose, form=form)
-    x = apply(base.train.images, pert)
-    meta = {"method": name, "psnr": psnr(base.train.images, x), "groups": pert.groups}
-    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
-    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), {**meta, "assignment": pert.assignment}
+    b = protect_perturbation(base, pert, {"method": name})
+    meta = {"method": name, "psnr": psnr(base.train.images, b.train.images), "groups": pert.groups}
+    return b, {**meta, "assignment": pert.assignment}
 
 
 # attack queues in priority order: (noise, view, attacker seed); "labels" needs no features, "clusters" does
@@ -233,71 +231,40 @@ def merged() -> dict:
     parts = [json.loads(f.read_text()) for f in (RESULTS / f"granularity_{k}.json" for k in PLANS) if f.is_file()]
     if not parts:
         raise SystemExit("no benchmarks/results/granularity_*.json yet: run the study first")
-    out = {k: v for k, v in parts[0].items() if k not in ("groupings", "attacks", "part")}
-    seen, out["groupings"], out["attacks"] = set(), [], []
+    out = {k: v for k, v in parts[0].items() if k not in ("groupings", "attacks", "part", "provenance")}
+    seen, out["groupings"], attacks = set(), [], []
     for p in parts:
         for g in p["groupings"]:
             if (g["grouping"], g["view"]) not in seen:
                 seen.add((g["grouping"], g["view"]))
                 out["groupings"].append(g)
-        out["attacks"] += p["attacks"]
-    clean = {(r["view"], r["seed"]): r for r in out["attacks"] if r["noise"] == "clean"}
-    for r in out["attacks"]:
-        c = clean.get((r["view"], r["seed"]))
-        r["clean_peak"] = c["peak"] if c else float("nan")
-        r["removed_peak"] = removed(c["peak"], r["peak"], r["chance"]) if c else float("nan")
-        r["removed_final"] = removed(c["final"], r["final"], r["chance"]) if c else float("nan")
+        attacks += p["attacks"]
+    out["attacks"] = join_removed(attacks, ("view", "seed"), keep_clean=True)
     return out
 
 
 def save(part: dict) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_bytes(RESULTS / f"granularity_{part['part']}.json", json.dumps(part, indent=2, default=float).encode())
+    """This part's JSON, the merged granularity.json (both with provenance) and the figures."""
+    write_result(f"granularity_{part['part']}.json", part)
     out = merged()
-    atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
+    write_result("granularity.json", out)
     report(out)
 
 
-def _fmt(v) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def _table(rows: list[dict], cols: list[str]) -> list[str]:
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return md
-
-
 def report(out: dict) -> None:
-    """benchmarks/results/granularity.md and .html (plotly.js inline: opens offline) from the results dict."""
+    """benchmarks/results/granularity.html (plotly.js inline: opens offline) from the results dict: completeness and
+    purity of every grouping per view, protection against each grouping metric and the number of groups (seed 0),
+    and the clustering algorithms of ``--part clusterings`` as a table."""
     import pandas as pd
     import plotly.express as px
-    from scipy.stats import spearmanr
 
-    md = [f"# Granularity study (CIFAR-100 dev, small CNN {EPOCHS} epochs, ε = 16/255, random sign patterns)", "",
-          "## Groupings against every label view", ""]
-    md += _table(out["groupings"], ["grouping", "groups", "view", "purity", "nmi", "homogeneity", "completeness"])
-    rows = out["attacks"]
+    from ucs_lite.data import atomic_write_bytes
+
     figs = []
-    if rows:
-        df = pd.DataFrame(rows)
-        md += ["", "## Attacker runs (peak / final test accuracy; removed = (clean − x)/(clean − chance))", ""]
-        md += _table(rows, ["noise", "view", "seed", "groups", "peak", "final", "clean_peak", "removed_peak",
-                            "removed_final", "purity", "homogeneity", "completeness", "train_acc_last"])
-        worst = (df[df.noise != "clean"].groupby(["noise", "view"], as_index=False)
-                 .agg(seeds=("seed", "nunique"), worst_peak=("peak", "max"), worst_removed_peak=("removed_peak", "min"),
-                      worst_removed_final=("removed_final", "min")))
-        md += ["", "## Worst over attacker seeds", ""] + _table(worst.to_dict("records"), list(worst.columns))
+    if out["attacks"]:
+        df = pd.DataFrame(out["attacks"])
         prot = df[(df.noise != "clean") & (df.seed == 0)].copy()
         if len(prot) >= 4:
-            md += ["", "## Hypothesis: which grouping metric predicts protection (seed 0, every noise × view)", "",
-                   "| metric | Spearman ρ with removed_peak | p-value | n |", "|---|---|---|---|"]
-            for m in ("purity", "homogeneity", "completeness", "nmi"):
-                r, pv = spearmanr(prot[m], prot["removed_peak"])
-                md.append(f"| {m} | {r:.3f} | {pv:.3g} | {len(prot)} |")
-            prot["max(homogeneity, completeness)"] = prot[["homogeneity", "completeness"]].max(axis=1)
-            r, pv = spearmanr(prot["max(homogeneity, completeness)"], prot["removed_peak"])
-            md.append(f"| max(homogeneity, completeness) | {r:.3f} | {pv:.3g} | {len(prot)} |")
             long = prot.melt(id_vars=["noise", "view", "removed_peak"], value_vars=["purity", "completeness", "homogeneity"],
                              var_name="metric", value_name="value")
             figs.append(px.scatter(long, x="value", y="removed_peak", color="view", facet_col="metric", hover_name="noise",
@@ -309,21 +276,6 @@ def report(out: dict) -> None:
             figs.append(px.scatter(km, x="groups", y="removed_peak", color="view", symbol="family", hover_name="noise",
                                    log_x=True, template="plotly_white",
                                    title="Protection vs number of noise groups (seed 0)"))
-    cl = RESULTS / "granularity_clusterings.json"
-    if cl.is_file():
-        crow = json.loads(cl.read_text())["rows"]
-        md += ["", "## Clustering algorithms against the views (no attacker; `--part clusterings`)", ""]
-        md += _table(crow, ["algorithm", "p", "view", "purity", "homogeneity", "completeness", "nmi", "seconds"])
-    c10 = RESULTS / "granularity_cifar10.json"
-    if c10.is_file():
-        d10 = pd.DataFrame(json.loads(c10.read_text())["attacks"])
-        md += ["", "## CIFAR-10 check (shared 10k train, balanced 2k test, 12 epochs, fine view; `--part cifar10`)", ""]
-        md += _table(d10.to_dict("records"), ["noise", "view", "seed", "peak", "final", "removed_peak", "removed_final",
-                                              "craft_cpu_s"])
-        w10 = (d10[d10.noise != "clean"].groupby(["noise", "view"], as_index=False)
-               .agg(seeds=("seed", "nunique"), worst_peak=("peak", "max"), worst_removed_peak=("removed_peak", "min"),
-                    worst_removed_final=("removed_final", "min")))
-        md += ["", "Worst over attacker seeds:", ""] + _table(w10.to_dict("records"), list(w10.columns))
     g = pd.DataFrame(out["groupings"])
     if len(g):
         figs.insert(0, px.imshow(g.pivot(index="grouping", columns="view", values="completeness").round(2), text_auto=True,
@@ -332,8 +284,12 @@ def report(out: dict) -> None:
                                  zmin=0, zmax=1, title="Purity of each grouping w.r.t. each view"))
     html = ["<html><head><meta charset='utf-8'><title>granularity study</title></head><body>"]
     html += [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    cl = RESULTS / "granularity_clusterings.json"
+    if cl.is_file():
+        cols = ["algorithm", "p", "view", "purity", "homogeneity", "completeness", "nmi", "seconds"]
+        html += ["<h2>Clustering algorithms against the views (no attacker; <code>--part clusterings</code>)</h2>",
+                 pd.DataFrame(json.loads(cl.read_text())["rows"]).reindex(columns=cols).round(3).to_html(index=False)]
     atomic_write_bytes(RESULTS / "granularity.html", ("\n".join(html + ["</body></html>"])).encode())
-    atomic_write_bytes(RESULTS / "granularity.md", ("\n".join(md) + "\n").encode())
 
 
 #: the CIFAR-10 check (docs/results.md protocol: shared 10k train, balanced 2k test, 12 epochs): the default's
@@ -346,11 +302,11 @@ def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None, defenses: tuple[s
     """Attack the CIFAR-10 candidates (:data:`CIFAR10_NOISES`) and the clean data, fine view, each attacker seed; writes benchmarks/results/granularity_cifar10.json (``removed`` against the clean run of the
     same view and seed)."""
     from ucs_lite.cluster import fit_clusters
-    from ucs_lite.noise.random import craft_random_cluster
+    from ucs_lite.noise.patterns import craft_random_cluster
     from ucs_lite.noise.uc import craft_uc_official
 
-    full = load("shared")
-    base = Bundle(full.train, full.test.balanced_subset(2000, seed=0))
+    base = cifar10_base(2000)
+    deadline = stop_time(stop_at)
     sur = create_surrogate(DEFAULT_SURROGATE, device="cpu")
     feats = extract_features(sur, base.train.images, progress=False)
     c = fit_clusters(feats, 10, seed=0, mode="standardize")
@@ -366,7 +322,7 @@ def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None, defenses: tuple[s
                                                                   batch_size=64, progress=False)}
     seconds: dict[str, float] = {}
     out = {"data": "shared CIFAR-10 10k train, balanced 2k test", "epochs": 12, "attacks": []}
-    bundles = {"clean": base}
+    bundles, raw = {"clean": base}, []
     for defense in defenses:
         for seed in seeds:
             for name in ("clean", *noises):
@@ -374,26 +330,20 @@ def cifar10_check(seeds=(0, 1, 2), stop_at: str | None = None, defenses: tuple[s
                     c0 = time.process_time()
                     pert = perts[name]()
                     seconds[name] = time.process_time() - c0
-                    x = apply(base.train.images, pert)
-                    bundles[name] = Bundle(ImageSet(x, dict(base.train.labels), dict(base.train.class_names)), base.test,
-                                           {"meta": np.array(json.dumps({"method": name}))})
+                    bundles[name] = protect_perturbation(base, pert, {"method": name})
                 for view in ("fine",):  # the issue's CIFAR-10 criterion; coarse CIFAR-10 is protected by nothing
-                    if stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= stop_at:
+                    if past(deadline):
                         print("stop time reached", flush=True)
                         return
                     r = evaluate_cached(bundles[name], view, AttackConfig(epochs=12, seed=seed, device="cpu",
                                                                           defense=defense), progress=False)
                     row = {"noise": name, "view": view, "seed": seed, "defense": defense, "peak": r["test_acc_peak"],
                            "final": r["test_acc_final"], "chance": r["chance"], "craft_cpu_s": seconds.get(name, 0.0)}
-                    clean = next((q for q in out["attacks"] if q["noise"] == "clean" and q["view"] == view
-                                  and q["seed"] == seed and q["defense"] == defense), None)
-                    if clean:
-                        row["removed_peak"] = removed(clean["peak"], row["peak"], row["chance"])
-                        row["removed_final"] = removed(clean["final"], row["final"], row["chance"])
-                    out["attacks"].append(row)
+                    raw.append(row)
+                    out["attacks"] = join_removed(raw, ("view", "seed", "defense"), keep_clean=True)
                     print(f"cifar10 {name:<22} {view:<7} {defense:<9} s{seed} peak {row['peak']:.3f} final {row['final']:.3f} "
-                          f"removed {row.get('removed_peak', float('nan')):.2f}", flush=True)
-                    atomic_write_bytes(RESULTS / f"{out_name}.json", json.dumps(out, indent=2).encode())
+                          f"removed {out['attacks'][-1]['removed_peak']:.2f}", flush=True)
+                    write_result(f"{out_name}.json", out)
 
 
 def main() -> None:
@@ -402,7 +352,8 @@ def main() -> None:
     ap.add_argument("--part", choices=[*PLANS, "clusterings", "cifar10", "cifar10-defenses"], default="labels",
                     help="which queue to run (clusterings: clustering algorithms scored against the views, no attacker; "
                          "cifar10: the candidates on the shared CIFAR-10)")
-    ap.add_argument("--stop-at", default=None, help="UTC HH:MM after which no new attacker run starts")
+    ap.add_argument("--stop-at", default=None,
+                    help="no new attacker run after this time: UTC HH:MM (its next occurrence) or an ISO date-time")
     ap.add_argument("--best", default=None, help="noise to attack with seeds 1 and 2 after the queue")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
@@ -415,22 +366,21 @@ def main() -> None:
                              noises=("gen0 km10", "random-cluster km10"), out_name="granularity_cifar10_defenses")
     if a.part == "clusterings":  # no attacker: clustering algorithms against the views
         torch.set_num_threads(a.threads)
-        full = load(DATA)
+        full = cifar100_dev()
         sur = create_surrogate(DEFAULT_SURROGATE, device="cpu")
         feats = extract_features(sur, full.train.images, progress=False)
         rows = clustering_levers(feats, {v: full.train.view(v)[0] for v in VIEWS})
-        RESULTS.mkdir(exist_ok=True)
-        atomic_write_bytes(RESULTS / "granularity_clusterings.json", json.dumps(
-            {"data": DATA.name, "surrogate": f"{sur.name}@{sur.resolution}", "rows": rows}, indent=2).encode())
+        write_result("granularity_clusterings.json",
+                     {"data": DATA_NAME, "surrogate": f"{sur.name}@{sur.resolution}", "rows": rows})
         return
     if a.stage == "report":
         out = merged()
-        atomic_write_bytes(RESULTS / "granularity.json", json.dumps(out, indent=2, default=float).encode())
+        write_result("granularity.json", out)
         report(out)
         return
     torch.set_num_threads(a.threads)
-    full = load(DATA)
-    base = Bundle(full.train, full.test, full.extras, full.source)
+    deadline = stop_time(a.stop_at)
+    base = cifar100_dev()
     t0 = time.time()
     feats, sname, s = None, None, None
     if a.part in ("clusters", "levers", "seeds"):
@@ -438,9 +388,8 @@ def main() -> None:
         feats, sname = extract_features(s, base.train.images, progress=False), f"{s.name}@{s.resolution}"
     groupings = build_groupings(base, feats) if a.part in ("labels", "clusters") else build_levers(feats)
     print(f"groupings in {time.time() - t0:.0f}s", flush=True)
-    out = {"part": a.part, "data": str(DATA.name), "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
-           "eps255": 16, "surrogate": sname, "feature_mode": "standardize",
-           "machine": "2 shared CPU cores, 1 thread, torch " + torch.__version__, "groupings": [], "attacks": []}
+    out = {"part": a.part, "data": DATA_NAME, "train": len(base.train), "test": len(base.test), "epochs": EPOCHS,
+           "eps255": 16, "surrogate": sname, "feature_mode": "standardize", "groupings": [], "attacks": []}
     ys = {v: base.train.view(v)[0] for v in VIEWS}
     for name, levels in groupings.items():
         if a.part != "labels" and name in LABEL_NOISES:
@@ -453,7 +402,7 @@ def main() -> None:
     plan = PLANS[a.part] + (seed_plan(a.best) if a.best else [])
     cache: dict[str, tuple[Bundle, dict]] = {}
     for name, view, seed in plan:
-        if a.stop_at and datetime.now(timezone.utc).strftime("%H:%M") >= a.stop_at:
+        if past(deadline):
             print("stop time reached", flush=True)
             break
         if name == "clean":

@@ -1,6 +1,6 @@
 """Store what the notebooks recorded in their claims runs, so the numbers their text quotes have a stored source.
 
-    python benchmarks/notebook_numbers.py              # → benchmarks/results/notebook_numbers.{json,md}
+    python benchmarks/notebook_numbers.py              # → benchmarks/results/notebook_numbers.json
 
 Reads every ``runs/claims-t<threads>/<commit>/<stamp>/<notebook>.numbers.json`` (written by
 ``benchmarks/claims.py run`` and ``benchmarks/notebook_times.py --claims``: the notebooks executed by papermill
@@ -13,12 +13,13 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from claims import RUNS, run_seed, stamp_to_utc  # noqa: E402
+from benchmarks.claims import RUNS, run_seed, stamp_to_utc  # noqa: E402
+from benchmarks.common import RESULTS, write_result  # noqa: E402
 
-OUT = ROOT / "benchmarks" / "results" / "notebook_numbers.json"
+OUT = RESULTS / "notebook_numbers.json"
 #: recorded keys that are timings or bookkeeping, not results
 SKIP = ("seconds", "runtime_s", "ms_per_image", "claims", "claim_margins", "claim_values", "reported_margins")
 
@@ -50,12 +51,7 @@ def main() -> None:
     merged = {key(r): r for r in stored}
     merged.update({key(r): r for r in collect()})
     runs = sorted(merged.values(), key=key)
-    OUT.write_text(json.dumps({"what": __doc__.splitlines()[0], "runs": runs}, indent=1) + "\n")
-    lines = ["| notebook | commit | threads | seed | recorded numbers |", "|---|---|---|---|---|"]
-    for r in runs:
-        nums = ", ".join(f"{k} {v}" for k, v in r["numbers"].items())
-        lines.append(f"| {r['notebook']} | {r['commit'][:7]} | {r['threads']} | {r['seed']} | {nums} |")
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_result(OUT, {"what": __doc__.splitlines()[0], "runs": runs}, indent=1, trailing_newline=True)
     print(f"{len(runs)} runs -> {OUT}")
 
 

@@ -27,13 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.common import ROOT, commit, write_result  # noqa: E402
 from ucs_lite.profiles import NOTEBOOK_WORK, NOTEBOOKS  # noqa: E402  (torch-free)
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from gitinfo import commit  # noqa: E402
 
 RUNNER = ("import json, sys; from ucs_lite.notebooks import run_notebooks; "
           "s = run_notebooks([sys.argv[1]], params=json.loads(sys.argv[4]), out_root=sys.argv[2]); "
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = int(os.environ.get("UCS_LITE_THREADS") or torch.get_num_threads())
     runs_dir = None
     if a.claims:
-        from claims import RUNS, SEEDED, current_commit
+        from benchmarks.claims import RUNS, SEEDED, current_commit
 
         runs_dir = RUNS / f"claims-t{threads}" / current_commit()
 
@@ -88,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"profile": "cpu-quick", "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "threads": threads,
               "cores": os.cpu_count(), "reference": "seconds", "notebooks": notebooks}
-    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_result(Path(a.out), result, indent=1, trailing_newline=True)
     print(a.out)
     return 0 if all(r["ok"] for r in notebooks.values()) else 1
 

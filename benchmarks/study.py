@@ -2,7 +2,7 @@
 label view, and how that depends on cluster purity.
 
 Every protected set and every attacker run is cached (ucs_lite.cache), so rerunning a stage
-only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table, + .html figure).
+only computes what is new. Results: benchmarks/results/<stage>.json (with its provenance; purity and levers also an .html figure).
 
     python benchmarks/study.py table        # issue 4: clean / baselines / UC × fine / coarse
     python benchmarks/study.py explore      # noise family per cluster: random vs optimised, pixel vs lowfreq
@@ -12,7 +12,7 @@ only computes what is new. Results: benchmarks/results/<stage>.json (+ .md table
     python benchmarks/study.py attackers    # issue 4: candidate attackers, clean vs class-wise shortcut
     python benchmarks/study.py sweep        # issue 8: methods × defenses × views, worst case per method
     python benchmarks/study.py robust       # issue 8: which noise family keeps a shortcut after grayscale / JPEG
-    python benchmarks/study.py figures      # plotly figures (html) from the saved JSON of purity, levers, sweep
+    python benchmarks/study.py figures      # plotly figures (html) from the saved JSON of purity and levers
     python benchmarks/study.py survival     # issue 8: share of each method's noise a defense leaves (no training)
 Options: --epochs 12 --test-size 2000 --threads 2
 """
@@ -24,22 +24,20 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from ucs_lite.attack import AttackConfig  # noqa: E402
-from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
-from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite import cache  # noqa: E402
-from ucs_lite.metrics import psnr  # noqa: E402
-from ucs_lite.noise import apply  # noqa: E402
-from ucs_lite.noise.random import craft_random_cluster  # noqa: E402
-from ucs_lite.surrogates import create_surrogate  # noqa: E402
-
-RESULTS = ROOT / "results"
+from benchmarks.common import RESULTS, cifar10_base, protect_perturbation, write_result
+from ucs_lite import cache
+from ucs_lite.attack import AttackConfig
+from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters
+from ucs_lite.data import Bundle
+from ucs_lite.metrics import psnr
+from ucs_lite.noise.patterns import craft_random_cluster
+from ucs_lite.surrogates import create_surrogate
 
 
 def attack(b: Bundle, view: str, seed: int, epochs: int, tag: str, **cfg) -> dict:
@@ -77,22 +75,15 @@ def with_assignment(base: Bundle, assignment: np.ndarray, eps: float, seed: int,
     p = int(assignment.max()) + 1
     c = Clustering(assignment, np.zeros((p, 1), np.float32), "none", seed, np.zeros((p, 1)))
     pert = craft_random_cluster(c, base.train.images.shape[1:3], eps, seed, form=form)
-    x = apply(base.train.images, pert)
-    meta = {"method": tag, "psnr": psnr(base.train.images, x)}
-    tr = ImageSet(x, dict(base.train.labels), dict(base.train.class_names))
-    return Bundle(tr, base.test, {"meta": np.array(json.dumps(meta))}), meta
+    b = protect_perturbation(base, pert, {"method": tag})
+    meta = {"method": tag, "psnr": psnr(base.train.images, b.train.images)}
+    return b, meta
 
 
 def save(stage: str, rows: list[dict], extra: dict | None = None) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    out = {"stage": stage, "machine": "2 CPU cores (x86_64), torch " + torch.__version__, "rows": rows, **(extra or {})}
-    atomic_write_bytes(RESULTS / f"{stage}.json", json.dumps(out, indent=2, default=float).encode())
-    cols = [k for k in rows[0] if not isinstance(rows[0][k], (list, dict))] if rows else []
-    md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        md.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
-    atomic_write_bytes(RESULTS / f"{stage}.md", ("\n".join(md) + "\n").encode())
-    print(f"wrote {RESULTS / stage}.json", flush=True)
+    """benchmarks/results/<stage>.json: the rows, ``extra`` and the provenance (:func:`benchmarks.common.write_result`:
+    command, commit, date, the machine read from the system)."""
+    print(f"wrote {write_result(f'{stage}.json', {'stage': stage, 'rows': rows, **(extra or {})})}", flush=True)
 
 
 def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
@@ -102,7 +93,7 @@ def row(method: str, built_from: str, r: dict, meta: dict, **extra) -> dict:
             "craft_s": meta.get("seconds", 0.0), **extra}
 
 
-def figures(stages: tuple[str, ...] = ("purity", "levers", "sweep")) -> None:
+def figures(stages: tuple[str, ...] = ("purity", "levers")) -> None:
     """Write benchmarks/results/<stage>.html for ``stages`` from their stored JSON (no computation)."""
     import pandas as pd
     import plotly.express as px
@@ -124,12 +115,6 @@ def figures(stages: tuple[str, ...] = ("purity", "levers", "sweep")) -> None:
                      hover_data=["nmi_fine", "purity_coarse"], template="plotly_white",
                      title="K-means purity (fine labels) per surrogate resolution, p and feature preprocessing")
         fig.write_html(RESULTS / "levers.html", include_plotlyjs="cdn")
-    if (df := rows("sweep")) is not None:
-        df["training data"] = df["method"] + df["built_from"].map(lambda b: "" if b == "—" else f"@{b}")
-        fig = px.bar(df, x="training data", y="peak", color="defense", barmode="group", facet_col="labels",
-                     range_y=[0, 1], template="plotly_white",
-                     title="Attacker peak accuracy per countermeasure (worst case = highest bar per method)")
-        fig.write_html(RESULTS / "sweep.html", include_plotlyjs="cdn")
     print("figures written to", RESULTS)
 
 
@@ -152,8 +137,7 @@ def main() -> None:
     a = ap.parse_args()
     a.seeds = a.seeds or ("0" if a.stage == "sweep" else "0,1,2")
     torch.set_num_threads(a.threads)
-    full = load("shared")
-    base = Bundle(full.train, full.test.balanced_subset(a.test_size, seed=0), full.extras, full.source)
+    base = cifar10_base(a.test_size, keep_extras=True)
     eps = 16 / 255
     rows: list[dict] = []
     t0 = time.time()
@@ -253,11 +237,6 @@ def main() -> None:
         name = a.name or "sweep"
         save(name, rows, {"epochs": a.epochs, "test_size": a.test_size, "train_size": len(base.train),
                              "worst_case": summary})
-        md = ["| method | built from | labels | attacker seed | worst defense | worst peak | its final |",
-              "|---|---|---|---|---|---|---|"]
-        md += [f"| {s['method']} | {s['built_from']} | {s['labels']} | {s['seed']} | {s['worst_defense']} | "
-               f"{s['worst_peak']:.3f} | {s['worst_final']:.3f} |" for s in summary]
-        atomic_write_bytes(RESULTS / f"{name}_worst.md", ("\n".join(md) + "\n").encode())
     elif a.stage == "robust":  # random patterns (no optimisation): colour vs achromatic, block size; fine view
         g4, g2 = {"gray": True, "lowfreq_res": 8}, {"gray": True, "lowfreq_res": 16}
         variants = ([("uc-robust", "—", {"lowfreq_res": 8}, d) for d in ("none", "jpeg:10", "grayscale")]

@@ -21,7 +21,7 @@ For each candidate construction (:class:`ucs_lite.noise.photo.Construction`):
     python benchmarks/visibility.py --only 0,7 --seeds 0 --skip-clean --results /tmp/w1   # one worker's share
 
 Attacker runs are cached (``ucs_lite.cache.evaluate``, under ``$UCS_LITE_CACHE``): a rerun only
-computes what is missing. Results: benchmarks/results/visibility.{json,md,html}.
+computes what is missing. Results: benchmarks/results/visibility.json (its table is printed at the end).
 """
 from __future__ import annotations
 
@@ -31,24 +31,22 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from ucs_lite.attack import AttackConfig  # noqa: E402
-from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters  # noqa: E402
-from ucs_lite.data import Bundle, ImageSet, atomic_write_bytes, load  # noqa: E402
-from ucs_lite import cache  # noqa: E402
-from ucs_lite.metrics import visibility  # noqa: E402
-from ucs_lite.noise.photo import (DEFAULT_STRENGTH, STRENGTHS, Construction, masked_delta,  # noqa: E402
-                                  protect_images, random_cells)
-from ucs_lite.protect import apply_native  # noqa: E402
-from ucs_lite.surrogates import create_surrogate  # noqa: E402
-
-RESULTS = ROOT / "results"
+from benchmarks.common import RESULTS, cifar10_base, write_result
+from ucs_lite import cache
+from ucs_lite.attack import AttackConfig
+from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters
+from ucs_lite.data import Bundle, ImageSet, load
+from ucs_lite.metrics import visibility
+from ucs_lite.noise.photo import DEFAULT_STRENGTH, STRENGTHS, Construction, masked_delta, protect_images, random_cells
+from ucs_lite.protect import apply_native
+from ucs_lite.surrogates import create_surrogate
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 #: candidate name -> construction; the named strengths are among them
@@ -76,7 +74,6 @@ PRIOR_10K = {
     "strong: luma 16 cells ε16": {"peak": 0.453, "final": 0.4305, "source": "robust.json"},
     "rgb 8 cells ε8": {"peak": 0.6505, "final": 0.65, "source": "explore.json"},
 }
-CLEAN_10K_PEAK = 0.673
 
 
 def photo_visibility(c: Construction, seed: int = 0) -> dict:
@@ -100,9 +97,9 @@ def photo_visibility(c: Construction, seed: int = 0) -> dict:
 def shared_split(n_train: int | None, test_size: int = 2000) -> tuple[Bundle, np.ndarray]:
     """The shared CIFAR-10 bundle with a class-balanced ``n_train`` subset (None: all 10k) and the fixed
     2k test subset; also the indices of the training subset within the 10k."""
-    full = load("shared")
+    full = cifar10_base(test_size)
     idx = full.train.balanced_indices(n_train, seed=0) if n_train else np.arange(len(full.train))
-    return Bundle(full.train.subset(idx), full.test.balanced_subset(test_size, seed=0), {}, full.source), idx
+    return Bundle(full.train.subset(idx), full.test, {}, full.source), idx
 
 
 def groups_of(base: Bundle, idx: np.ndarray, grouping: str) -> np.ndarray:
@@ -142,10 +139,10 @@ def clean_reference(n_train: int | None, seeds: list[int], epochs: int) -> dict:
             "finals": [r["test_acc_final"] for r in runs]}
 
 
-def write(out: dict) -> None:
-    """JSON, a markdown table and a plotly figure (protection vs visibility)."""
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write_bytes(RESULTS / "visibility.json", json.dumps(out, indent=2, default=float).encode())
+def write(out: dict) -> list[str]:
+    """visibility.json (with provenance) under :data:`RESULTS`; returns its markdown table (printed, not stored:
+    the docs tables read the JSON)."""
+    write_result(RESULTS / "visibility.json", out)
     clean = out.get("clean")
     n = out.get("protocol", {}).get("n_train")
     lines = ["| construction | ΔE00 mean (4 photos: mean / worst) | ΔE00 p95 | share > 2.3 | PSNR dB | SSIM "
@@ -171,33 +168,7 @@ def write(out: dict) -> None:
         lines.append(f"\n10k reference, default strength `{DEFAULT_STRENGTH}`: peaks {peaks} "
                      f"(worst {ref['worst_peak']:.3f}), finals worst {ref['worst_final']:.3f}; clean 10k peak 0.673 "
                      "(docs/results.md).")
-    (RESULTS / "visibility.md").write_text("\n".join(lines) + "\n")
-    try:
-        import plotly.graph_objects as go
-    except ImportError:
-        return
-    rows = [r for r in out["rows"] if r.get("protection") and r.get("visibility")]
-    fig = go.Figure()
-    if rows:
-        fig.add_trace(go.Scatter(
-            x=[r["visibility"]["mean"]["de2000_mean"] for r in rows], y=[r["protection"]["worst_peak"] for r in rows],
-            mode="markers+text", text=[r["name"].split(":")[0] if ":" in r["name"] else "" for r in rows],
-            textposition="top center", hovertext=[r["name"] for r in rows],
-            name=f"{n} train, grouping {out.get('protocol', {}).get('grouping')}, worst of seeds"))
-    prior = [r for r in out["rows"] if r["name"] in PRIOR_10K and r.get("visibility")]
-    fig.add_trace(go.Scatter(
-        x=[r["visibility"]["mean"]["de2000_mean"] for r in prior], y=[PRIOR_10K[r["name"]]["peak"] for r in prior],
-        mode="markers+text", marker_symbol="diamond", text=[r["name"] for r in prior], textposition="top center",
-        name="10k, K-means, seed 0 (measured earlier, docs/results.md)"))
-    fig.add_hline(y=CLEAN_10K_PEAK, line_dash="dash", annotation_text="clean, 10k (no noise)")
-    if clean:
-        fig.add_hline(y=max(clean["peaks"]), line_dash="dash", annotation_text=f"clean, {n} train")
-    fig.add_hline(y=0.1, line_dash="dot", annotation_text="chance")
-    fig.add_vline(x=3.0, line_dash="dot", annotation_text="ΔE00 = 3 (publishable target)")
-    fig.update_layout(template="plotly_white", title="Visibility vs protection (lower-left is better)",
-                      xaxis_title="mean CIEDE2000 on four photos (visibility)",
-                      yaxis_title="attacker peak accuracy on CIFAR-10, fine labels")
-    fig.write_html(RESULTS / "visibility.html", include_plotlyjs="cdn")
+    return lines
 
 
 def main() -> None:
@@ -215,7 +186,7 @@ def main() -> None:
                     help="groups the noise follows on CIFAR-10: true fine classes (default, no features needed) "
                          "or K-means on EfficientNet-Lite0 features (as folder mode; extracts 10k features)")
     ap.add_argument("--skip-clean", action="store_true", help="no clean reference run (e.g. a second worker)")
-    ap.add_argument("--results", default=None, help="where visibility.{json,md,html} go (default benchmarks/results)")
+    ap.add_argument("--results", default=None, help="where visibility.json goes (default benchmarks/results)")
     a = ap.parse_args()
     global RESULTS
     RESULTS = Path(a.results) if a.results else RESULTS
@@ -252,8 +223,7 @@ def main() -> None:
         print(f"10k reference: {DEFAULT_STRENGTH}", flush=True)
         out["reference_10k"] = protection(STRENGTHS[DEFAULT_STRENGTH], None, seeds, a.epochs, a.grouping)
     out["seconds"] = time.time() - t0
-    write(out)
-    print((RESULTS / "visibility.md").read_text())
+    print("\n".join(write(out)))
 
 
 if __name__ == "__main__":
