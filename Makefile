@@ -20,7 +20,7 @@ demo: install            ## the label-agnostic story in ~5 min on 2 cores (cold 
 
 test: install            ## unit tests + the notebooks (nbval)
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval-lax notebooks/
+	UCS_LITE_STRICT=1 $(PY) -m pytest -q --nbval-lax notebooks/   # strict: a failed claim fails CI (students' runs only report it)
 
 test-fast: install
 	$(PY) -m pytest -q tests -m "not slow"

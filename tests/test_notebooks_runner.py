@@ -158,15 +158,17 @@ def test_resolve_profiles():
 
 
 def test_auto_profile_follows_the_device(monkeypatch):
-    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cuda:0", "gpu": "Tesla T4"})
+    monkeypatch.setattr(nbmod.STATE, "device", "cuda:0")
+    monkeypatch.setattr(nbmod.STATE, "gpu", "Tesla T4")
     assert nbmod.pick_profile("auto") == "gpu-class"
-    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    monkeypatch.setattr(nbmod.STATE, "device", "cpu")
+    monkeypatch.setattr(nbmod.STATE, "gpu", None)
     assert nbmod.pick_profile("auto") == "cpu-quick" and nbmod.resolve("auto")["profile"] == "cpu-quick"
     assert nbmod.pick_profile("gpu-paper") == "gpu-paper"
 
 
 def test_claims_apply_compares_every_knob(monkeypatch):
-    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    monkeypatch.setattr(nbmod.STATE, "device", "cpu")
     measured = nbmod.measured_setup(p=10, seed=nbmod.one_of(*range(5)), methods=["clean", "uc"])
     cfg = nbmod.resolve("cpu-quick", {}, p=10, seed=3, methods=["clean", "uc"])
     assert nbmod.claims_apply(cfg, measured) == (True, [])
@@ -183,7 +185,10 @@ def test_claims_apply_compares_every_knob(monkeypatch):
 
 
 def test_finish_enforces_only_at_the_measured_configuration(monkeypatch, capsys):
-    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cpu", "gpu": None})
+    """In strict mode ($UCS_LITE_STRICT=1, CI's nbval run) as before student mode existed (tests/test_student_mode.py
+    has the student side)."""
+    monkeypatch.setenv("UCS_LITE_STRICT", "1")
+    monkeypatch.setattr(nbmod.STATE, "device", "cpu")
     measured = nbmod.measured_setup(p=10)
     cfg = nbmod.resolve("cpu-quick", p=10)
     c = nbmod.Claims()
@@ -214,7 +219,7 @@ def test_stored_benchmarks_ship_with_the_package(monkeypatch, tmp_path):
         src = "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")
         names |= set(re.findall(r'stored_benchmark\("([^"]+)"\)', src))
     assert names >= {"granularity", "granularity_cifar10", "purity", "countermeasures"}
-    monkeypatch.setattr(nbmod, "CHECKOUT_RESULTS", tmp_path / "no-checkout" / "benchmarks" / "results")
+    monkeypatch.setattr(nbmod.state, "CHECKOUT_RESULTS", tmp_path / "no-checkout" / "benchmarks" / "results")
     for name in sorted(names):
         shipped = nbmod.RESULTS_ASSETS / f"{name}.json"
         assert shipped.read_bytes() == (ROOT / "benchmarks" / "results" / f"{name}.json").read_bytes(), \

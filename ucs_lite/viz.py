@@ -1,4 +1,5 @@
-"""Plotly figures and ipywidgets controls the notebooks use, plus :func:`record` for their headline numbers.
+"""Plotly figures and ipywidgets controls the notebooks use, plus :func:`record` (re-exported from
+:mod:`ucs_lite.notebooks.records`) for their headline numbers.
 
 Every figure function returns a ``plotly.graph_objects.Figure`` (call ``.show()``; interactive in
 JupyterLab and Colab). Widgets are plain ``ipywidgets`` (sliders / dropdowns redrawing PNG ``Image``
@@ -7,9 +8,6 @@ library's edges; δ as float G×3×h×w within ±ε.
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -21,8 +19,8 @@ __all__ = [
     "protect_with_eps", "eps_slider", "cluster_browser",
 ]
 
-RECORD_ENV = "UCS_LITE_RECORD"
-_RECORDED: dict[str, object] = {}
+# the record store moved to ucs_lite.notebooks.records; re-exported so ``viz.record(...)`` keeps working
+from .notebooks.records import RECORD_ENV, record, recorded  # noqa: E402
 
 
 # ---------------------------------------------------------------- figures that survive the kernel
@@ -42,52 +40,6 @@ def configure_renderer() -> str:
     else:
         pio.renderers.default = "plotly_mimetype+notebook"
     return pio.renderers.default
-
-
-# ---------------------------------------------------------------- headline numbers
-
-def _jsonable(v):
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating,)):
-        return float(v)
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
-
-
-def record(name: str, value, path: str | os.PathLike | None = None):
-    """Remember a headline number (or short string) of a notebook and return ``value`` unchanged.
-
-    Values are kept in memory (:func:`recorded`) and, when ``path`` or the environment variable
-    ``UCS_LITE_RECORD`` names a file, merged into that JSON file (which
-    :func:`ucs_lite.notebooks.run_notebooks` collects into its summary).
-    """
-    value = _jsonable(value)
-    _RECORDED[name] = value
-    target = path or os.environ.get(RECORD_ENV)
-    if target:
-        from .data import atomic_write_bytes
-
-        target = Path(target)
-        data = {}
-        if target.is_file():
-            try:
-                data = json.loads(target.read_text())
-            except ValueError:
-                data = {}
-        data[name] = value
-        atomic_write_bytes(target, json.dumps(data, indent=2, default=str).encode())
-    return value
-
-
-def recorded() -> dict:
-    """Everything :func:`record` has kept in this process (name -> value)."""
-    return dict(_RECORDED)
 
 
 # ---------------------------------------------------------------- accuracy
@@ -380,9 +332,9 @@ def protect_with_eps(images: np.ndarray, delta: np.ndarray, assignment: np.ndarr
 
 def _png(img: np.ndarray, scale: int = 1) -> bytes:
     """uint8 H×W×3 -> PNG bytes (nearest-neighbour upscaled ``scale``×)."""
-    from .report import png_bytes
+    from .files import png_bytes
 
-    return png_bytes(np.ascontiguousarray(img), scale)
+    return png_bytes(img, scale)
 
 
 def _with_static_view(children: list, images: list, info) -> "object":
