@@ -9,6 +9,7 @@ recorded (accuracies, loss drops, PSNR, …; not timings). Runs already stored a
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -45,7 +46,9 @@ def collect(runs_root: Path = RUNS) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Command line (no options; ``--help`` prints the docstring and stores nothing)."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     stored = json.loads(OUT.read_text())["runs"] if OUT.is_file() else []
     key = lambda r: (r["notebook"], r["commit"], r["threads"], str(r["seed"]), r["finished"])  # noqa: E731
     merged = {key(r): r for r in stored}
