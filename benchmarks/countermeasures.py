@@ -168,9 +168,13 @@ def stored() -> dict:
 
 
 def save(out: dict) -> None:
-    """Write the stored JSON (indent 1) with the provenance of this command; each run row keeps its own commit."""
-    out["provenance"] = {**provenance(), "rows": "each run row records the commit it was made at"}
     atomic_write_bytes(OUT, json.dumps(out, indent=1, default=float).encode())
+
+
+def stamped(out: dict) -> None:
+    """Set ``provenance`` to this command: the stages whose output the docs read (``report``'s summary, survival,
+    visibility, bands) call it; a ``run`` appends rows that each record their own commit."""
+    out["provenance"] = {**provenance(), "rows": "each run row records the commit it was made at"}
 
 
 def locked_update(change) -> dict:
@@ -350,7 +354,7 @@ def summarise(out: dict) -> dict:
 def report(out: dict) -> str:
     """Store :func:`summarise`'s ``summary`` in the JSON (the docs tables read it: ``make results-docs``); returns
     a short account of what it holds."""
-    out = locked_update(lambda o: o.__setitem__("summary", summarise(o)))
+    out = locked_update(lambda o: (o.__setitem__("summary", summarise(o)), stamped(o)))
     views = sorted({(w["data"], w["view"]) for w in out["summary"]["worst"]})
     return (f"{OUT.relative_to(RESULTS.parent.parent)}: summary of {len(out['runs'])} runs over "
             + ", ".join(f"{d} {v}" for d, v in views) + "; `make results-docs` rewrites docs/countermeasures.md")
@@ -379,8 +383,8 @@ def main() -> None:
     elif a.stage in ("survival", "visibility", "bands"):
         base = load_data(a.data)
         rows = {"survival": survival_rows, "visibility": visibility_rows, "bands": band_rows}[a.stage](base, a.data, noises)
-        locked_update(lambda out: out.__setitem__(a.stage, [r for r in out.get(a.stage, []) if not (
-            r["data"] == a.data and r["noise"] in noises)] + rows))
+        locked_update(lambda out: (out.__setitem__(a.stage, [r for r in out.get(a.stage, []) if not (
+            r["data"] == a.data and r["noise"] in noises)] + rows), stamped(out)))
     else:
         print(report(stored()))
 
