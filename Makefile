@@ -35,10 +35,10 @@ book: install            ## offline static site of the newest executed notebooks
 # the docs generator reads JSON only (stdlib): the venv's python when there is one, else python3; no install needed
 DOCS_PY := $(if $(wildcard $(PY)),$(PY),python3)
 
-results-docs:            ## rewrite every generated table / value in README.md and docs/*.md from benchmarks/results/*.json
+results-docs:            ## rewrite every generated table / value in README.md, docs/*.md and the notebooks' markdown from benchmarks/results/*.json
 	$(DOCS_PY) tools/docs_tables.py
 
-check-docs:              ## fail (with a diff) when README.md / docs/*.md differ from what benchmarks/results/*.json give; CI runs it
+check-docs:              ## fail (with a diff) when README.md / docs/*.md / the notebooks' markdown differ from benchmarks/results/*.json; CI runs it
 	$(DOCS_PY) tools/docs_tables.py --check
 
 bench: install

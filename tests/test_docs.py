@@ -373,3 +373,14 @@ def test_claims_stopped_run_keeps_the_notebooks_that_finished(tmp_path):
     results = tmp_path / "results"
     table = claims.table(runs_root=tmp_path, results=results)
     assert table["table"]["version"] == "abc123" and len(table["runs"]) == 1
+
+
+def test_study_data_folder_follows_ucs_lite_data(tmp_path, monkeypatch):
+    """CIFAR-100 dev is looked up beside $UCS_LITE_DATA (the CIFAR-10 bundle), not at a fixed ../shared path."""
+    from benchmarks.common import data_dir
+
+    bundle = tmp_path / "elsewhere" / "cifar10_subset.npz"
+    bundle.parent.mkdir()
+    bundle.write_bytes(b"")
+    monkeypatch.setenv("UCS_LITE_DATA", str(bundle))
+    assert data_dir() == bundle.parent
