@@ -1,4 +1,5 @@
-"""The notebooks' setup cell on a simulated fresh runtime, the wheel, and the placeholder URL.
+"""The notebooks' setup cell on a simulated fresh runtime, the wheel, the placeholder URL, its Colab form fields
+(UCS_LITE_SOURCE, UCS_LITE_PACK), install-once and the version minimums.
 
 Each case runs the cell's own code (extracted from notebooks/00_quickstart.ipynb) in a subprocess in which
 ucs_lite is NOT importable (the shared venv's editable install and this checkout are taken off the import
@@ -34,6 +35,13 @@ def _setup_code(notebook: str = "00_quickstart") -> str:
     src = src if isinstance(src, str) else "".join(src)
     assert set_setup_cell.END in src, "the setup cell is not the generated one (run tools/set_setup_cell.py)"
     return src.split(set_setup_cell.END)[0]
+
+
+def _definitions(notebook: str = "00_quickstart") -> str:
+    """The setup cell's definitions: everything before it installs / imports anything."""
+    code = _setup_code(notebook)
+    assert set_setup_cell.INSTALL_MARK in code
+    return code.split(set_setup_cell.INSTALL_MARK)[0]
 
 
 def _run(code: str, cwd: Path, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -99,7 +107,7 @@ print(json.dumps({"file": ucs_lite.__file__, "sample": str(D.SAMPLE_PATH), "n": 
 
 def _install(source: str, tmp: Path) -> dict:
     target = tmp / "target"
-    code = _setup_code().split("\ntry:\n")[0]  # everything but the try/import: the definitions
+    code = _definitions()
     r = _run(code + f"\nTARGET = {str(target)!r}\n" + INSTALL_AND_IMPORT, tmp, {"UCS_LITE_SOURCE": source})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -146,3 +154,58 @@ def test_setup_cell_is_collapsed_for_students():
         assert src.splitlines()[0] == set_setup_cell.TITLE == "#@title Setup", path.name
         assert cell["metadata"].get("cellView") == "form", path.name
         assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, path.name
+
+
+def test_form_fields_come_first():
+    """Colab shows UCS_LITE_SOURCE and UCS_LITE_PACK as form fields right under the title, in every notebook."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        src = set_setup_cell.setup_cell(nb)["source"]
+        lines = (src if isinstance(src, str) else "".join(src)).splitlines()
+        assert lines[1] == 'UCS_LITE_SOURCE = ""  #@param {type:"string"}', path.name
+        assert lines[2] == 'UCS_LITE_PACK = ""  #@param {type:"string"}', path.name
+
+
+def test_minimums_come_from_pyproject():
+    mins = set_setup_cell.minimums()
+    assert set(mins) == {"torch", "numpy", "plotly", "ipywidgets", "ucs_lite"}
+    import ucs_lite
+    assert mins["ucs_lite"] == ucs_lite.__version__
+    assert f"MINIMUMS = {mins!r}" in _setup_code()
+
+
+def test_pack_field_is_exported_and_source_field_wins(tmp_path):
+    code = _definitions().replace('UCS_LITE_PACK = ""  #@param', 'UCS_LITE_PACK = " /tmp/course.pack "  #@param')
+    code = code.replace('UCS_LITE_SOURCE = ""  #@param', 'UCS_LITE_SOURCE = "https://example.org/fork.git"  #@param')
+    r = _run(code + "\nprint(json.dumps([os.environ.get('UCS_LITE_PACK'), UCS_LITE_SOURCE]))\n", tmp_path,
+             {"UCS_LITE_SOURCE": "/from/the/environment"})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == ["/tmp/course.pack", "https://example.org/fork.git"]
+    r = _run(_definitions() + "\nprint(json.dumps([os.environ.get('UCS_LITE_PACK'), UCS_LITE_SOURCE]))\n", tmp_path,
+             {"UCS_LITE_SOURCE": "/from/the/environment"})
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == [None, "/from/the/environment"]
+
+
+def test_unmet_minimum_is_one_clear_line(tmp_path):
+    code = _definitions() + textwrap.dedent('''
+        lines = unmet_minimums({"numpy": "999.0", "plotly": "0.1", "no-such-package-xyz": "1.0"})
+        print(json.dumps(lines))
+    ''')
+    r = _run(code, tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(lines) == 2, lines  # numpy too old, the missing package; plotly is fine
+    assert lines[0].startswith("numpy ") and "older than the 999.0" in lines[0] and _one_sentence(lines[0].split(": run")[0] + ".")
+    assert "no-such-package-xyz is not installed" in lines[1]
+    assert all("\n" not in l and "restart the runtime" in l for l in lines)
+
+
+def test_installs_nothing_where_ucs_lite_imports_at_its_version(tmp_path):
+    """Once per runtime: with ucs_lite importable at the minimum (this venv), a bogus source is never used, and
+    nothing is printed about versions (this venv meets them)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("UCS_LITE_SOURCE",)}
+    env["UCS_LITE_SOURCE"] = "not a url or path"
+    r = subprocess.run([sys.executable, "-c", _setup_code()], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "older than" not in r.stdout and "not installed" not in r.stdout, r.stdout

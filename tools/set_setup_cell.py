@@ -3,11 +3,15 @@
     python tools/set_setup_cell.py            # rewrite the notebooks in place (idempotent)
     python tools/set_setup_cell.py --check    # exit 1 if a notebook's setup cell is not the generated one
 
-The generated part of the cell imports ucs_lite where it is importable and otherwise installs it from ONE
-named source, ``UCS_LITE_SOURCE`` (the cell's variable, defaulting to the environment variable of that name):
-a git URL, a local checkout or a wheel / sdist path, with ``pip --no-deps`` for the package and only its
-missing light dependencies after it, under a constraint that keeps the runtime's torch / torchvision. Below
-the generated part each notebook keeps its own lines (``import numpy as np``, ``nb.setup(device)``, ...).
+The generated part of the cell starts with two Colab form fields (``#@param``): ``UCS_LITE_SOURCE`` (where to
+install ucs_lite from: a git URL, a local checkout or a wheel / sdist path; empty: the environment variable of
+that name) and ``UCS_LITE_PACK`` (a course pack file or URL, exported to the environment, where
+``ucs_lite.notebooks.setup`` imports it once per runtime). It installs once per runtime: where ucs_lite already
+imports at a version ≥ the package's own (``MINIMUMS``) nothing is installed; otherwise ``pip --no-deps`` for the
+package and only its missing light dependencies after it, under a constraint that keeps the runtime's torch /
+torchvision. It then checks the version minimums of torch, numpy, plotly, ipywidgets and ucs_lite (read from
+pyproject.toml when the script runs) and prints one clear line per unmet one. Below the generated part each
+notebook keeps its own lines (``import numpy as np``, ``nb.setup(device)``, ...).
 
 The cell is collapsed for students: its first line is the Colab form title ``#@title Setup`` (with the cell
 metadata ``"cellView": "form"``, Colab shows only the title) and its metadata carries JupyterLab's
@@ -39,6 +43,63 @@ PROFILE_CHOICES = ('"auto" (gpu-class on a CUDA GPU, else cpu-quick) | "cpu-quic
 #: The one sentence a notebook ends with when ucs_lite is missing and no source is set.
 NO_SOURCE = ("ucs_lite is not installed here: set UCS_LITE_SOURCE (in the setup cell or as an environment variable) "
              "to a git URL of the repository, a local checkout or a wheel / sdist path, then rerun the cell.")
+
+#: The packages whose minimum versions the cell checks (pyproject's ``>=`` ranges; ucs_lite: its own version).
+CHECKED = ("torch", "numpy", "plotly", "ipywidgets")
+#: The line that separates the cell's definitions from what it does (tests run the definitions alone).
+INSTALL_MARK = "# ---- install once per runtime, then check the versions ----"
+
+
+def minimums(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, str]:
+    """{package: minimum version} from pyproject.toml's dependencies (``name>=x``) for CHECKED, plus ucs_lite's
+    own version."""
+    import tomllib
+
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    out = {}
+    for req in project["dependencies"]:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", req)
+        if m and m.group(1).lower() in CHECKED:
+            out[m.group(1).lower()] = m.group(2)
+    missing = [n for n in CHECKED if n not in out]
+    if missing:
+        raise ValueError(f"pyproject.toml has no '>=' minimum for {missing}")
+    return {**{n: out[n] for n in CHECKED}, "ucs_lite": project["version"]}
+
+
+CHECK_FUNCTIONS = '''
+def version_tuple(v):
+    """'2.1.0+cu121' -> (2, 1, 0); what the minimums compare."""
+    return tuple(int(x) for x in re.findall(r"\\d+", str(v).split("+")[0])[:3])
+
+
+def installed_version(name):
+    """The version of `name` in this runtime (ucs_lite: the imported package's own), or None."""
+    import importlib, importlib.metadata as md
+    if name == "ucs_lite":
+        try:
+            return getattr(importlib.import_module("ucs_lite"), "__version__", "0")
+        except ImportError:
+            return None
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def unmet_minimums(minimums):
+    """One sentence per package below its minimum (or missing); [] when all are met."""
+    lines = []
+    for name, need in minimums.items():
+        have = installed_version(name)
+        if have is None:
+            lines.append(f"{name} is not installed; ucs_lite needs {name} >= {need}: run `pip install '{name}>={need}'` "
+                         "in a cell, restart the runtime, then rerun this cell.")
+        elif version_tuple(have) < version_tuple(need):
+            lines.append(f"{name} {have} is older than the {need} ucs_lite needs: run `pip install -U '{name}>={need}'` "
+                         "in a cell, restart the runtime, then rerun this cell.")
+    return lines
+'''
 
 INSTALL_FUNCTION = '''
 def install_ucs_lite(source, target=None, pip_args=()):
@@ -76,7 +137,7 @@ def install_ucs_lite(source, target=None, pip_args=()):
                 raise RuntimeError(f"could not install ucs_lite from UCS_LITE_SOURCE={source!r} ({why}): set it to a "
                                    "reachable git URL, local checkout or wheel / sdist path, then rerun the cell.")
 
-        pip("--no-deps", spec)
+        pip("--no-deps", "--upgrade", spec)
         if target:
             sys.path.insert(0, os.path.abspath(str(target)))
         importlib.invalidate_caches()
@@ -96,25 +157,39 @@ def install_ucs_lite(source, target=None, pip_args=()):
 '''
 
 
-def generated_block(notebook: str) -> str:
+def generated_block(notebook: str, mins: dict[str, str] | None = None) -> str:
     """The generated top of the setup cell for ``notebook`` (its file stem)."""
+    mins = mins or minimums()
     return "\n".join([
         TITLE,
+        'UCS_LITE_SOURCE = ""  #@param {type:"string"}',
+        'UCS_LITE_PACK = ""  #@param {type:"string"}',
         f"{BEGIN}; rerun that script instead of editing this part).",
-        "# Where ucs_lite imports (a checkout with PYTHONPATH set, or an installed ucs_lite) this only imports it.",
-        "# Elsewhere, e.g. on a fresh Colab runtime, it installs ucs_lite from UCS_LITE_SOURCE: a git URL such as",
-        '# "https://github.com/<you>/<repo>.git" (your fork), a local checkout, or a wheel / sdist path',
-        "# (`make dist`). The runtime's torch and torchvision stay as they are.",
-        "import os, sys, time",
-        'UCS_LITE_SOURCE = os.environ.get("UCS_LITE_SOURCE")  # or write the source here, as a string',
+        "# UCS_LITE_SOURCE: where a fresh runtime (Colab) installs ucs_lite from: a git URL such as",
+        '# "https://github.com/<you>/<repo>.git" (your fork), a local checkout, or a wheel / sdist path (`make dist`);',
+        "# empty: the environment variable UCS_LITE_SOURCE. It installs once per runtime: where ucs_lite already imports",
+        "# at the version below (a checkout, an installed wheel, an earlier run) nothing is installed. The runtime's",
+        "# torch and torchvision stay as they are.",
+        "# UCS_LITE_PACK: a course pack (file or URL, `ucs-lite cache export`): results found in it are read, not computed.",
+        "import os, re, sys, time",
+        'UCS_LITE_SOURCE = UCS_LITE_SOURCE.strip() or os.environ.get("UCS_LITE_SOURCE", "")',
+        'UCS_LITE_PACK = UCS_LITE_PACK.strip() or os.environ.get("UCS_LITE_PACK", "")',
+        "if UCS_LITE_PACK:",
+        '    os.environ["UCS_LITE_PACK"] = UCS_LITE_PACK  # ucs_lite.notebooks.setup imports it once per runtime',
         f'os.environ["UCS_LITE_NOTEBOOK"] = "{notebook}"  # ucs_lite prints this notebook\'s time estimate',
         f"NO_SOURCE = {NO_SOURCE!r}",
+        f"MINIMUMS = {mins!r}",
+        CHECK_FUNCTIONS,
         INSTALL_FUNCTION,
-        "try:",
-        "    import ucs_lite",
-        "except ImportError:",
+        INSTALL_MARK,
+        'have = installed_version("ucs_lite")',
+        'if have is None or (UCS_LITE_SOURCE and version_tuple(have) < version_tuple(MINIMUMS["ucs_lite"])):',
         "    install_ucs_lite(UCS_LITE_SOURCE)",
-        "    import ucs_lite",
+        "    if have is not None:",
+        '        print(f"ucs_lite {have} was upgraded: restart the runtime, then rerun this cell.")',
+        "import ucs_lite",
+        "for line in unmet_minimums(MINIMUMS):",
+        "    print(line)",
         END,
     ])
 
