@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from ucs_lite.attack import chance_rate, evaluate, random_crop_flip, resolve_view
+from ucs_lite.attack import chance_rate, evaluate, resolve_view
+from ucs_lite.defenses import random_crop_flip
 from ucs_lite.data import Bundle, ImageSet
 from ucs_lite.defenses import apply_defense, batch_defense, parse_defense
 from ucs_lite.noise import apply
-from ucs_lite.noise.random import craft_random_class
+from ucs_lite.noise.patterns import craft_random_class
 
 
 def _synth(n_per: int, seed: int, size: int = 16) -> ImageSet:

@@ -127,7 +127,7 @@ def test_folder_of_odd_modes_native_sizes_lossless(tmp_path, capsys):
         assert diff.max() <= EPS255, name
     summary = json.loads((dst / "ucs_lite_summary.json").read_text())
     assert summary["written"] == len(shapes) and summary["skipped"] == []
-    assert set(summary["versions"]) == {"ucs_lite", "torch", "numpy", "python"}
+    assert set(summary["versions"]) == {"ucs_lite", "torch", "numpy", "scikit-learn", "python"}
     assert summary["seed"] == 0 and summary["device"] == "cpu" and len(summary["config_hash"]) == 16
     assert json.loads(out)["written"] == len(shapes)
     assert tree_state(src) == before
@@ -718,7 +718,7 @@ def test_same_seed_same_bits(tmp_path, method):
     assert np.array_equal(p1.train.images, p2.train.images)
     m1, m2 = p1.meta(), p2.meta()
     assert m1["config_hash"] == m2["config_hash"] and m1["seed"] == 3 and m1["device"] == "cpu"
-    assert set(m1["versions"]) == {"ucs_lite", "torch", "numpy", "python"}
+    assert set(m1["versions"]) == {"ucs_lite", "torch", "numpy", "scikit-learn", "python"}
     other, _ = protect_bundle(bundle, method, seed=4, p=3, surrogate="tiny", device="cpu", progress=False,
                               **METHOD_OPTIONS[method])
     assert other.meta()["config_hash"] != m1["config_hash"]
@@ -740,8 +740,11 @@ def test_run_json_records_provenance(tmp_path, capsys):
     meta = load_npz(prot).meta()
     result = json.loads(res.read_text())
     for rec, seed in ((meta, 5), (result, 2)):
+        import importlib.metadata as md
+
         assert rec["versions"] == {"ucs_lite": ucs_lite.__version__, "torch": torch.__version__,
-                                   "numpy": np.__version__, "python": platform.python_version()}
+                                   "numpy": np.__version__, "scikit-learn": md.version("scikit-learn"),
+                                   "python": platform.python_version()}
         assert rec["seed"] == seed and rec["device"] == "cpu" and len(rec["config_hash"]) == 16
     assert meta["config"]["surrogate"] == "tiny" and meta["config"]["options"]["steps"] == 2
     assert {"test_acc_final", "test_acc_peak", "per_epoch", "labels", "n_classes", "chance"} <= set(result)

@@ -1,11 +1,11 @@
-"""The countermeasure-robust pattern forms (ucs_lite.noise.robust): DCT algebra, bounds, and that JPEG-10 and
+"""The countermeasure-robust pattern forms (ucs_lite.noise.jpeg_grid): DCT algebra, bounds, and that JPEG-10 and
 grayscale keep what they are built to keep."""
 import numpy as np
 import pytest
 
 from ucs_lite.defenses import noise_survival
 from ucs_lite.noise.patterns import random_patterns
-from ucs_lite.noise.robust import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
+from ucs_lite.noise.jpeg_grid import (block_dct, block_idct, dct_matrix, fill_eps, jpeg_lowpass, luma, zigzag_mask)
 
 EPS = 16 / 255
 ROBUST = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "jpeg-mirror-distinct", "gen-jpeg", "split")
@@ -108,7 +108,7 @@ def test_countermeasure_note_is_measured_on_the_output():
 
 def test_protect_cli_prints_the_note_and_jpeg_cluster_is_a_method(tmp_path, capsys):
     from ucs_lite.cli import main
-    from ucs_lite.names import FOLDER_METHODS, METHODS
+    from ucs_lite.methods import FOLDER_METHODS, METHODS
 
     assert {"jpeg-cluster", "eot-cluster"} <= set(METHODS) and not {"jpeg-cluster", "eot-cluster"} & set(FOLDER_METHODS)
     rng = np.random.default_rng(0)
@@ -141,7 +141,7 @@ def test_jpeg_tile_is_one_stationary_tile_per_group():
 def test_jpeg_tile_mirror_is_its_own_left_right_flip_and_uses_even_horizontal_frequencies():
     """With ``mirror`` every tile equals its own left-right flip (the attacker's flip leaves the texture as it
     is); without it the tiles are not symmetric. Both use keep − 1 AC coefficients and no DC."""
-    from ucs_lite.noise.robust import _ac_mask, jpeg_tile_patterns
+    from ucs_lite.noise.jpeg_grid import _ac_mask, jpeg_tile_patterns
 
     m = jpeg_tile_patterns(4, (32, 32), EPS, seed=0, mirror=True)
     plain = jpeg_tile_patterns(4, (32, 32), EPS, seed=0)
@@ -155,7 +155,7 @@ def test_jpeg_tile_mirror_is_its_own_left_right_flip_and_uses_even_horizontal_fr
 
 def test_band_parts_are_orthogonal_sum_to_delta_and_split_as_jpeg_and_grayscale_see_them():
     from ucs_lite.defenses import transform_images
-    from ucs_lite.noise.robust import BANDS, band_parts
+    from ucs_lite.noise.jpeg_grid import BANDS, band_parts
 
     rng = np.random.default_rng(0)
     d = rng.normal(size=(4, 16, 16, 3))
@@ -182,7 +182,7 @@ def test_band_parts_are_orthogonal_sum_to_delta_and_split_as_jpeg_and_grayscale_
 def test_distinct_tiles_are_further_apart_up_to_a_shift():
     """``distinct`` picks tiles whose largest correlation over cyclic shifts is lower than random tiles' (seed 0),
     keeps them mirror-symmetric and saturated, and refuses fewer candidates than groups."""
-    from ucs_lite.noise.robust import jpeg_tile_patterns, shift_similarity
+    from ucs_lite.noise.jpeg_grid import jpeg_tile_patterns, shift_similarity
 
     def worst(t: np.ndarray) -> float:
         s = shift_similarity(t[:, 0, :8, :8])
@@ -282,9 +282,10 @@ def test_em_through_countermeasures_is_bounded_seeded_and_plain_em_is_unchanged(
 
 
 def test_eot_cluster_options_are_checked_before_any_work():
-    from ucs_lite.noise.registry import PRESETS, check_options, option_defaults
+    from ucs_lite.methods import method_spec
+    from ucs_lite.noise.registry import check_options, option_defaults
 
-    assert option_defaults("eot-cluster")["through"] == PRESETS["eot-cluster"]["through"] == "jpeg:10,grayscale,grayscale+jpeg:10"
+    assert option_defaults("eot-cluster")["through"] == method_spec("eot-cluster").presets["through"] == "jpeg:10,grayscale,grayscale+jpeg:10"
     assert check_options("eot-cluster", {"through": "jpeg:30", "augment": True}) == {"through": "jpeg:30", "augment": True}
     with pytest.raises(ValueError, match="through='blur:1' of eot-cluster: 'blur' has no differentiable form"):
         check_options("eot-cluster", {"through": "blur:1"})

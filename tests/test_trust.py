@@ -83,10 +83,13 @@ def test_protect_cache_keys_by_meaning(tiny_bundle, tmp_path):
 
 
 def test_key_holds_code_version_definition_and_precision(tiny_bundle, monkeypatch):
-    from ucs_lite.noise import registry
+    import dataclasses
+
+    from ucs_lite import methods
 
     base = cache.protect_key(tiny_bundle, "random-class")
-    monkeypatch.setitem(registry.DEFINITION, "random-class", 7)  # as if its defaults had changed
+    spec = methods.method_spec("random-class")  # as if its defaults had changed: its definition number bumped
+    monkeypatch.setattr(methods, "_BY_NAME", {**methods._BY_NAME, "random-class": dataclasses.replace(spec, definition=7)})
     assert cache.protect_key(tiny_bundle, "random-class") != base
     monkeypatch.undo()
     monkeypatch.setattr(cache, "CACHE_VERSION", cache.CACHE_VERSION + 1)

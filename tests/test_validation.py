@@ -255,14 +255,16 @@ def test_help_and_argument_errors_do_not_import_torch(argv):
 
 
 def test_torch_free_names_match_the_modules_that_use_them():
-    """The constants the parser reads from :mod:`ucs_lite.names` are the ones the library uses."""
-    from ucs_lite import attack, names, surrogates
+    """The constants the parser reads from the torch-free :mod:`ucs_lite.methods`, :mod:`ucs_lite.strengths` and
+    :mod:`ucs_lite.profiles` are the ones the library uses."""
+    from ucs_lite import attack, methods, profiles, strengths, surrogates
     from ucs_lite.noise import photo, registry
 
-    assert registry.METHODS == names.METHODS and registry.DEFAULT_METHOD == names.DEFAULT_METHOD
-    assert set(names.FOLDER_METHODS) <= set(names.METHODS) and not set(names.FOLDER_METHODS) & set(names.LABELLED_METHODS)
-    assert attack.ATTACKERS == names.ATTACKERS and surrogates.DEFAULT_SURROGATE == names.DEFAULT_SURROGATE
-    assert photo.STRENGTHS is names.STRENGTHS and photo.DEFAULT_STRENGTH == names.DEFAULT_STRENGTH
+    assert registry.METHODS == methods.METHODS and registry.DEFAULT_METHOD == methods.DEFAULT_METHOD
+    assert set(methods.FOLDER_METHODS) <= set(methods.METHODS)
+    assert not set(methods.FOLDER_METHODS) & set(methods.LABELLED_METHODS)
+    assert attack.ATTACKERS == profiles.ATTACKERS and surrogates.DEFAULT_SURROGATE == methods.DEFAULT_SURROGATE
+    assert photo.STRENGTHS is strengths.STRENGTHS and photo.DEFAULT_STRENGTH == strengths.DEFAULT_STRENGTH
 
 
 def test_sweep_worst_case_keeps_a_nan_seed():

@@ -17,14 +17,15 @@ from tqdm.auto import tqdm
 
 from .cluster import extract_features
 from .data import Bundle, DataError, ImageSet
-from .defenses import apply_defense, batch_defense
+from .defenses import apply_defense, batch_defense, random_crop_flip
 from .models import build_model
-from .names import ATTACKERS  # defined torch-free: the command line's --help reads it
+from .profiles import ATTACKERS  # defined torch-free: the command line's --help reads it
 from .precision import autocast, grad_scaler
 from .provenance import provenance
 from .surrogates import create_surrogate, resolve_device
+from .errors import InputError
 
-__all__ = ["AttackConfig", "evaluate", "resolve_view", "random_crop_flip", "chance_rate", "validation_split",
+__all__ = ["AttackConfig", "evaluate", "resolve_view", "chance_rate", "validation_split",
            "ATTACKERS", "VAL_FRACTION"]
 
 _MEAN, _STD = 0.5, 0.25
@@ -62,7 +63,7 @@ def chance_rate(y_test: np.ndarray, n_classes: int) -> float:
     """What a constant guess reaches: max(1/n, majority share of the test labels). Raises ValueError when
     there are no test labels or no classes (never NaN)."""
     if len(y_test) == 0 or n_classes < 1:
-        raise ValueError(f"chance rate needs test labels and classes, got {len(y_test)} labels, {n_classes} classes")
+        raise InputError(f"chance rate needs test labels and classes, got {len(y_test)} labels, {n_classes} classes")
     return float(max(1.0 / n_classes, np.bincount(y_test, minlength=n_classes).max() / len(y_test)))
 
 
@@ -70,7 +71,7 @@ def validation_split(n_test: int, fraction: float = VAL_FRACTION, seed: int = 0)
     """Disjoint (validation, scored) index arrays over ``n_test`` test images: ``round(fraction · n)`` images
     (at least 1, at most n − 1) chosen at random by ``seed`` pick an epoch, the rest score it. Needs n ≥ 2."""
     if n_test < 2:
-        raise ValueError(f"a validation split needs at least 2 test images, got {n_test}")
+        raise InputError(f"a validation split needs at least 2 test images, got {n_test}")
     n_val = min(n_test - 1, max(1, int(round(fraction * n_test))))
     order = np.random.default_rng(seed).permutation(n_test)
     return np.sort(order[:n_val]), np.sort(order[n_val:])
@@ -83,22 +84,6 @@ def _epoch_scores(correct: np.ndarray, val: np.ndarray | None, scored: np.ndarra
     if val is not None:
         out["val_acc"], out["heldout_acc"] = float(correct[val].mean()), float(correct[scored].mean())
     return out
-
-
-def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop (zero padding ``pad``) and horizontal flip of a batch N×3×H×W, one draw per image,
-    without a Python loop over images."""
-    n, c, h, w = x.shape
-    xp = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
-    rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)  # n×h
-    cols = (dx[:, None] + torch.arange(w)[None]).to(x.device)  # n×w
-    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    idx_n = torch.arange(n, device=x.device)[:, None, None]
-    out = xp.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # n×h×w×c
-    return out.permute(0, 3, 1, 2)
 
 
 def _as_tensor(s: ImageSet, size: int | None) -> torch.Tensor:
@@ -160,7 +145,7 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
     view = resolve_view(bundle, labels)
     side = cfg.size or min(bundle.train.images.shape[1:3])
     if cfg.model in ("small-cnn", "vgg-small") and side < 8:
-        raise ValueError(f"the {cfg.model} attacker pools three times: it needs images of at least 8×8 px, "
+        raise InputError(f"the {cfg.model} attacker pools three times: it needs images of at least 8×8 px, "
                          f"got {side} px; use --model resnet18 or larger images")
     ytr_np, names = bundle.train.view(view)
     yte_np, _ = bundle.test.view(view)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import zipfile
 import json
 import os
 import time
@@ -35,18 +36,22 @@ from typing import Any, Callable
 from . import __version__
 from .attack import AttackConfig, resolve_view
 from .attack import evaluate as _evaluate
-from .cluster import default_cache_dir
-from .data import Bundle, ImageSet, atomic_write_bytes, load_npz, save_npz
+from .data import Bundle, ImageSet, load_npz, save_npz
+from .errors import warn_unreadable
+from .files import atomic_write_bytes
+from .files import cache_dir as cache_root
 from .noise import Perturbation
 from .noise import craft as _craft
-from .noise.registry import DEFINITION, needs_labels, option_defaults
+from .methods import METHODS, RUN_OPTIONS, method_spec
+from .noise.registry import needs_labels, option_defaults
 from .precision import precision_label
-from .protect import RUN_OPTIONS, protect_bundle
-from .provenance import config_hash
+from .protect import protect_bundle
+from .provenance import config_hash, library_versions as _all_versions
 from .surrogates import DEFAULT_SURROGATE, Surrogate, resolve_device
+from .errors import InputError
 
 __all__ = ["CACHE_VERSION", "KINDS", "cache_root", "library_versions", "protect", "craft", "evaluate", "entries",
-           "clear", "cached_perturbation",
+           "clear", "provenance", "add_hit_hook", "describe_key", "cached_perturbation",
            "protect_key", "craft_key", "evaluate_key"]
 
 #: Bump whenever a change of the code changes what a cached computation returns (all entries re-key).
@@ -55,30 +60,18 @@ CACHE_VERSION = 2
 KINDS = ("protected", "perturbations", "attack", "features")
 
 
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$UCS_LITE_CACHE``, else ``~/.cache/ucs_lite``."""
-    return Path(cache_dir) if cache_dir else default_cache_dir()
-
-
-@functools.lru_cache(maxsize=1)
 def library_versions() -> dict:
-    """The versions of the libraries whose kernels and algorithms make cached results: torch (convolutions,
-    optimisers) and scikit-learn (K-means), read without importing scikit-learn."""
-    import importlib.metadata as md
-
-    import torch
-
-    try:
-        sklearn = md.version("scikit-learn")
-    except md.PackageNotFoundError:
-        sklearn = None
-    return {"torch": torch.__version__, "scikit-learn": sklearn}
+    """The versions that make cached results differ and so belong in a key: torch (convolutions, optimisers) and
+    scikit-learn (K-means) — the part of :func:`ucs_lite.provenance.library_versions` that changes numbers."""
+    v = _all_versions()
+    return {"torch": v["torch"], "scikit-learn": v["scikit-learn"]}
 
 
 def _code(method: str | None = None) -> dict:
     """The code part of a key: package version, cache version, the method's definition number and the versions
     of torch and scikit-learn (:func:`library_versions`)."""
-    return {"ucs_lite": __version__, "cache": CACHE_VERSION, "definition": DEFINITION.get(method, 1),
+    definition = method_spec(method).definition if method in METHODS else 1
+    return {"ucs_lite": __version__, "cache": CACHE_VERSION, "definition": definition,
             **dict(library_versions())}
 
 
@@ -141,9 +134,57 @@ def _path(key: dict, suffix: str, cache_dir) -> Path:
     return cache_root(cache_dir) / key["kind"] / f"{config_hash(key)}{suffix}"
 
 
+def _key_file(path: Path) -> Path:
+    """The ``<hash>.key.json`` beside an entry file."""
+    return path.with_name(path.name.split(".")[0] + ".key.json")
+
+
+def _made_now(key: dict) -> dict:
+    """Where and when an entry is being made: UTC date, ucs_lite and torch versions, and the device (the GPU's
+    name for a CUDA precision, else ``CPU <machine>``). Stored as ``made`` in its key file, outside the hash."""
+    import platform
+
+    import torch
+
+    device = f"CPU {platform.machine() or ''}".strip()
+    if str(key.get("precision", "")).startswith("cuda") and torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "ucs_lite": __version__,
+            "torch": torch.__version__, "device": device}
+
+
 def _write_key(path: Path, key: dict) -> None:
-    atomic_write_bytes(path.with_name(path.name.split(".")[0] + ".key.json"),
-                       json.dumps(key, indent=1, default=str).encode())
+    atomic_write_bytes(_key_file(path), json.dumps({**key, "made": _made_now(key)}, indent=1, default=str).encode())
+
+
+def provenance(entry: str | os.PathLike) -> dict | None:
+    """Where a cache entry came from: its key file's ``made`` record (``date``, ``ucs_lite``, ``torch``,
+    ``device``, and ``pack`` when a course pack brought it, :mod:`ucs_lite.pack`); ``None`` for an entry written
+    before this was recorded or without a key file. ``entry``: the entry file (or its key file)."""
+    keyf = _key_file(Path(entry))
+    try:
+        return json.loads(keyf.read_text()).get("made")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+#: Functions called on every cache hit as ``hook(entry_path, key, made)`` (:func:`add_hit_hook`).
+_HIT_HOOKS: list[Callable[[Path, dict, "dict | None"], None]] = []
+
+
+def add_hit_hook(hook: Callable[[Path, dict, "dict | None"], None]) -> None:
+    """Call ``hook(entry_path, key, provenance)`` on every cache hit (once per hook; the notebooks use it to say
+    where a loaded result came from, :mod:`ucs_lite.notebooks.provenance_line`)."""
+    if hook not in _HIT_HOOKS:
+        _HIT_HOOKS.append(hook)
+
+
+def _on_hit(path: Path, key: dict) -> None:
+    for hook in list(_HIT_HOOKS):
+        try:
+            hook(path, key, provenance(path))
+        except Exception:  # a report about a hit must never break the computation
+            pass
 
 
 def _cached_file(key: dict, suffix: str, read: Callable[[Path], Any], write: Callable[[Any, Path], None],
@@ -152,9 +193,12 @@ def _cached_file(key: dict, suffix: str, read: Callable[[Path], Any], write: Cal
     path = _path(key, suffix, cache_dir)
     if path.is_file() and not refresh:
         try:
-            return read(path), True
-        except Exception:  # a corrupt or foreign entry: recompute and replace it
-            pass
+            value = read(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # corrupt or foreign entry
+            warn_unreadable(path, e)  # recomputed and replaced below, so the warning comes once
+        else:
+            _on_hit(path, key)
+            return value, True
     value = compute()
     write(value, path)
     _write_key(path, key)
@@ -224,6 +268,11 @@ def evaluate(bundle: Bundle, labels: str = "fine", config: AttackConfig | None =
 
 # ---------------------------------------------------------------- seeing and emptying the cache
 
+def describe_key(key: dict) -> str:
+    """A short description of an entry from its key (what ``ucs-lite cache ls`` shows)."""
+    return _summary(key)
+
+
 def _summary(key: dict) -> str:
     """A short description of an entry from its key."""
     if key.get("kind") == "attack":
@@ -275,7 +324,7 @@ def clear(cache_dir: str | os.PathLike | None = None, kinds: tuple[str, ...] = K
     n = size = 0
     for kind in kinds:
         if kind not in KINDS:
-            raise ValueError(f"unknown cache kind {kind!r}; choose from {', '.join(KINDS)}")
+            raise InputError(f"unknown cache kind {kind!r}; choose from {', '.join(KINDS)}")
         folder = root / kind
         if not folder.is_dir():
             continue

@@ -10,10 +10,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .errors import OptionError
+
 __all__ = ["main", "CliError"]
 
 
-class CliError(ValueError):
+class CliError(OptionError):
     """A wrong or conflicting command-line argument; printed as one ``ucs-lite: error: ...`` line (exit 2)."""
 
 
@@ -154,7 +156,8 @@ def _checked_options(a: argparse.Namespace, method: str) -> dict:
 
 def _protect_folder(a: argparse.Namespace) -> int:
     """``protect --input-dir``: label-free cluster noise on each photo at its native size (PNG + preview)."""
-    from .names import DEFAULT_METHOD, DEFAULT_STRENGTH
+    from .methods import DEFAULT_METHOD
+    from .strengths import DEFAULT_STRENGTH
     from .protect import check_folder_method, protect_folder
 
     if not a.output_dir:
@@ -193,7 +196,7 @@ def _protect_folder(a: argparse.Namespace) -> int:
 
 def _protect_bundle(a: argparse.Namespace) -> int:
     """``protect --data IN --out OUT``: any method on a bundle's training images; the test images untouched."""
-    from .names import DEFAULT_METHOD
+    from .methods import DEFAULT_METHOD
 
     if not a.data or not a.out:
         raise CliError("give --data IN.npz --out OUT.npz (or --input-dir PHOTOS --output-dir OUT)")
@@ -320,7 +323,9 @@ def cmd_cache(a: argparse.Namespace) -> int:
     from . import cache
 
     kinds = tuple(a.kind) if a.kind else cache.KINDS
-    root = cache.cache_root()
+    root = cache.cache_root()  # = ucs_lite.files.cache_dir()
+    if a.action in ("export", "import"):
+        return _cache_pack(a, kinds, root)
     if a.action == "ls":
         rows = cache.entries(kinds=kinds)
         for e in rows:
@@ -332,6 +337,26 @@ def cmd_cache(a: argparse.Namespace) -> int:
         return 0
     n, freed = cache.clear(kinds=kinds)
     print(f"removed {n} files ({_size(freed)}) of {', '.join(kinds)} from {root}")
+    return 0
+
+
+def _cache_pack(a: argparse.Namespace, kinds: tuple[str, ...], root: Path) -> int:
+    """``cache export FILE`` / ``cache import FILE|URL``: a course pack of the cache (:mod:`ucs_lite.pack`)."""
+    from .pack import PackError, export_pack, import_pack
+
+    if not a.file:
+        raise PackError(f"cache {a.action} needs a FILE" + (" or URL" if a.action == "import" else ""))
+    if a.action == "export":
+        m = export_pack(a.file, kinds=kinds, overwrite=a.force)
+        what = ", ".join(f"{n} {k}" for k, n in m["kinds"].items())
+        print(f"wrote {m['path']} ({_size(m['bytes'])}): {what} from {root}; made {m['created']} with ucs_lite "
+              f"{m['ucs_lite']}, torch {m['torch']} on {m['device']}" + (f", commit {m['commit'][:12]}" if m["commit"]
+                                                                          else ""))
+        return 0
+    report = import_pack(a.file)
+    print(f"{a.file} -> {root}: {report.summary()}")
+    for member in report.kept_different:
+        print(f"  kept yours: {member}")
     return 0
 
 
@@ -352,7 +377,8 @@ def cmd_notebooks(a: argparse.Namespace) -> int:
             params[name] = json.loads(value)
         except json.JSONDecodeError:
             params[name] = value
-    summary = run_notebooks(a.names.split(",") if a.names else None, params=params, out_root=a.out_root)
+    summary = run_notebooks(a.names.split(",") if a.names else None, params=params, out_root=a.out_root,
+                            notebook_dir=a.notebook_dir)
     print(json.dumps(summary, indent=2, default=str))
     return 0 if all(s["ok"] for s in summary["notebooks"]) else 1
 
@@ -371,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     # torch-free modules only: --help and argument errors answer without loading torch (tests/test_validation.py)
     from . import __version__
     from .estimate import HARDWARE
-    from .names import ATTACKERS, DEFAULT_METHOD, DEFAULT_STRENGTH, DEFAULT_SURROGATE, FOLDER_METHODS, METHODS, STRENGTHS
-    from .profiles import PROFILES
+    from .methods import DEFAULT_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS, METHODS
+    from .profiles import ATTACKERS, PROFILES
+    from .strengths import DEFAULT_STRENGTH, STRENGTHS
 
     ap = _Parser(prog="ucs-lite", description="Label-agnostic unlearnable examples (Unlearnable Clusters).")
     ap.add_argument("--version", action="version", version=f"ucs_lite {__version__}")
@@ -467,16 +494,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("cache", help="list (ls) or empty (clear) the cache of protected sets, perturbations, "
-                                     "attacker runs and features ($UCS_LITE_CACHE or ~/.cache/ucs_lite)")
-    p.add_argument("action", choices=["ls", "clear"])
+                                     "attacker runs and features ($UCS_LITE_CACHE or ~/.cache/ucs_lite); export it "
+                                     "as one course-pack file, or import one (never overwriting an entry)")
+    p.add_argument("action", choices=["ls", "clear", "export", "import"])
+    p.add_argument("file", nargs="?", help="export: the pack file to write; import: a pack file or http(s) URL")
     p.add_argument("--kind", action="append", choices=["protected", "perturbations", "attack", "features"],
                    help="only this kind of entry (repeatable; default: all)")
+    p.add_argument("--force", action="store_true", help="export: replace an existing FILE")
     p.set_defaults(func=cmd_cache)
 
-    p = sub.add_parser("notebooks", help="execute the notebooks with papermill into runs/<timestamp>/")
+    p = sub.add_parser("notebooks", help="execute the notebooks with papermill into runs/<timestamp>/ (a "
+                                         "checkout's notebooks/, else those packaged with ucs_lite)")
     p.add_argument("names", nargs="?", help="comma-separated notebook names (default: all)")
     p.add_argument("-p", nargs=2, action="append", metavar=("NAME", "VALUE"), help="parameter override")
     p.add_argument("--out-root", default="runs")
+    p.add_argument("--notebook-dir", default=None,
+                   help="folder of the notebooks (default: a checkout's notebooks/, else the packaged copies)")
     p.set_defaults(func=cmd_notebooks)
 
     p = sub.add_parser("estimate", help="seconds each notebook takes under a profile on a GPU or CPU (JSON)")
@@ -512,7 +545,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, _de
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ucs-lite`` command. Returns the exit code: 0 done, 2 bad input or a run that
-    cannot proceed (one ``ucs-lite: error: ...`` line on stderr naming the file and the fix), 130 interrupted."""
+    cannot proceed (a :class:`~ucs_lite.errors.UcsError`: one ``ucs-lite: error: ...`` line on stderr naming the file
+    and the fix), 1 an internal error (its traceback and a note that it is a bug), 130 interrupted."""
     import functools
     import warnings
 
@@ -523,8 +557,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
-    from .data import DataError, UcsWarning
-    from .surrogates import DeviceUnavailable, SurrogateUnavailable  # (imports torch: after --help has answered)
+    from .data import UcsWarning
+    from .errors import UcsError
     threads = os.environ.get("UCS_LITE_THREADS")
     if threads:
         import torch
@@ -535,7 +569,12 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = functools.partial(_show_warning, _default=warnings.showwarning)
         try:
             return args.func(args)
-        except (DataError, SurrogateUnavailable, DeviceUnavailable, ValueError, OSError, KeyError) as e:
+        except UcsError as e:  # what the user can fix: one line (ucs_lite.errors)
+            print(f"ucs-lite: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            if not _user_file_error(e):
+                return _bug(e)
             print(f"ucs-lite: error: {_one_line(e)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -544,6 +583,28 @@ def main(argv: list[str] | None = None) -> int:
             print("ucs-lite: interrupted (outputs are written atomically: nothing half-written was left)." + hint,
                   file=sys.stderr)
             return 130
+        except Exception as e:  # anything else is a bug in ucs_lite: show where
+            return _bug(e)
+
+
+def _user_file_error(e: OSError) -> bool:
+    """An OS error about a file the user named or a full disk (one line), rather than a bug (traceback)."""
+    import errno
+
+    return e.errno == errno.ENOSPC or (e.filename is not None and isinstance(
+        e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)))
+
+
+def _bug(e: BaseException) -> int:
+    """Print ``e``'s traceback and say it is a bug (exit 1)."""
+    import traceback
+
+    traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    from . import __version__
+
+    print(f"ucs-lite: internal error ({type(e).__name__}) — this is a bug in ucs_lite {__version__}, not something "
+          "you did; please report it with the traceback above.", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -14,27 +14,25 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from . import precision
-from .data import atomic_write_bytes
+from .errors import warn_unreadable
+from .files import atomic_write_bytes
+from .files import cache_dir as default_cache_root
 from .surrogates import Surrogate
+from .errors import InputError
 
 __all__ = ["extract_features", "Clustering", "fit_clusters", "cluster_metrics", "purity",
-           "default_cache_dir", "preprocess_features", "weights_digest", "feature_key", "FEATURES_VERSION"]
+           "cluster_images", "preprocess_features", "weights_digest", "feature_key", "FEATURES_VERSION"]
 
 #: Bump whenever a change of the code changes what :func:`extract_features` returns (every entry re-keys).
 FEATURES_VERSION = 2
 _DIGESTS: "weakref.WeakKeyDictionary[torch.nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
-def default_cache_dir() -> Path:
-    """``$UCS_LITE_CACHE`` or ``~/.cache/ucs_lite``."""
-    return Path(os.environ.get("UCS_LITE_CACHE", "~/.cache/ucs_lite")).expanduser()
-
-
 def _to_float_batch(images: np.ndarray | torch.Tensor, start: int, stop: int) -> torch.Tensor:
     b = images[start:stop]
     if isinstance(b, np.ndarray):
         if b.dtype != np.uint8 or b.ndim != 4 or b.shape[-1] != 3:
-            raise ValueError(f"images must be uint8 N×H×W×3 or float N×3×H×W, got {b.dtype} {b.shape}")
+            raise InputError(f"images must be uint8 N×H×W×3 or float N×3×H×W, got {b.dtype} {b.shape}")
         return torch.from_numpy(b).permute(0, 3, 1, 2).float().div_(255.0)
     return b.float()
 
@@ -99,26 +97,36 @@ def extract_features(surrogate: Surrogate, images: np.ndarray | torch.Tensor, ba
                      cache_dir: str | os.PathLike | None | bool = None, progress: bool = True) -> np.ndarray:
     """Surrogate features N×D (float32) of images (uint8 N×H×W×3, or float [0,1] N×3×H×W).
 
-    Cached on disk under ``cache_dir`` (default :func:`default_cache_dir`; ``False`` disables) keyed by
+    Cached on disk under ``cache_dir`` (default: ``features/`` in :func:`ucs_lite.files.cache_dir`; ``False``
+    disables) keyed by
     :func:`feature_key` (surrogate name, resolution and weights, precision, code version) and a hash of the
     pixels, so a rerun is a file read and nothing made under other weights, precision or code is served.
     """
     path = None
     if cache_dir is not False:
-        path = Path(cache_dir or default_cache_dir()) / "features" / f"{_cache_key(surrogate, images)}.npy"
+        path = default_cache_root(cache_dir) / "features" / f"{_cache_key(surrogate, images)}.npy"
         if path.is_file():
             try:
                 feats = np.load(path, allow_pickle=False)
-                if feats.shape[0] == len(images):
-                    return feats
-            except (ValueError, OSError):
-                pass  # corrupt cache entry: recompute and overwrite it
+            except (ValueError, OSError) as e:
+                feats = None
+                warn_unreadable(path, e)
+            if feats is not None and feats.shape[0] == len(images):
+                return feats
     feats = _encode_all(surrogate, images, batch_size, progress)
     if path is not None:
         buf = io.BytesIO()
         np.save(buf, feats)
         atomic_write_bytes(path, buf.getvalue())
     return feats
+
+
+def cluster_images(images: np.ndarray, surrogate: Surrogate, p: int, seed: int = 0, mode: str = "l2",
+                   progress: bool = True) -> tuple[np.ndarray, "Clustering"]:
+    """Surrogate features (N×D float32, cached: :func:`extract_features`) of uint8 N×H×W×3 images and their
+    K-means clustering into ``p`` clusters (:func:`fit_clusters` with feature preprocessing ``mode``)."""
+    feats = extract_features(surrogate, images, progress=progress)
+    return feats, fit_clusters(feats, p, seed=seed, mode=mode)
 
 
 def _fit_transform(feats: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
@@ -138,7 +146,7 @@ def _fit_transform(feats: np.ndarray, mode: str) -> tuple[np.ndarray, dict]:
         f = pca.fit_transform(f)
         stats = {"pca": pca}
     elif mode != "l2":
-        raise ValueError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
+        raise InputError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
     return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12), stats
 
 
@@ -153,7 +161,7 @@ def _transform(feats: np.ndarray, mode: str, stats: dict) -> np.ndarray:
     elif mode == "pca-whiten":
         f = stats["pca"].transform(f)
     elif mode != "l2":
-        raise ValueError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
+        raise InputError(f"unknown feature preprocessing {mode!r}: none, l2, standardize, pca-whiten")
     return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
 
 
@@ -185,7 +193,7 @@ class Clustering:
         the statistics fitted on the training features: each image's cluster is its own, whatever else is
         predicted with it."""
         if self.mode in ("standardize", "pca-whiten") and not self._stats:
-            raise ValueError(f"this Clustering carries no fitted {self.mode} statistics; make it with fit_clusters")
+            raise InputError(f"this Clustering carries no fitted {self.mode} statistics; make it with fit_clusters")
         f = _transform(feats, self.mode, self._stats or {})
         d = ((f[:, None, :] - self._fit_centroids[None]) ** 2).sum(-1)
         return d.argmin(1).astype(np.int64)
@@ -196,11 +204,11 @@ def fit_clusters(feats: np.ndarray, p: int, seed: int = 0, mode: str = "l2", n_i
     from sklearn.cluster import KMeans  # scikit-learn loads slowly: only when clustering
 
     if not 1 <= p <= len(feats):
-        raise ValueError(f"cannot make {p} clusters from {len(feats)} images (need 1 <= p <= N)")
+        raise InputError(f"cannot make {p} clusters from {len(feats)} images (need 1 <= p <= N)")
     f, stats = _fit_transform(feats, mode)
     distinct = len(np.unique(f, axis=0)) if p > 1 else len(f)
     if distinct < p:
-        raise ValueError(f"only {distinct} distinct images (by surrogate features) among {len(feats)}: K-means "
+        raise InputError(f"only {distinct} distinct images (by surrogate features) among {len(feats)}: K-means "
                          f"cannot make {p} clusters; use p ≤ {distinct} (--clusters on the command line)")
     km = KMeans(n_clusters=p, n_init=n_init, random_state=seed).fit(f)
     labels = km.labels_.astype(np.int64)

@@ -28,6 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DataError, SkippedInput, UcsWarning
+from .files import atomic_write_bytes, cache_dir
+from .errors import InputError
+
 __all__ = [
     "ImageSet", "Bundle", "load_npz", "save_npz", "load_cifar", "load_sample", "load_image_folder",
     "read_image", "list_images", "load", "find_shared_bundle", "regroup_mapping", "SAMPLE_PATH",
@@ -37,21 +41,8 @@ __all__ = [
 #: The embedded sample ships inside the package (``ucs_lite/assets/``), so a wheel install carries it.
 SAMPLE_PATH = Path(__file__).resolve().parent / "assets" / "cifar10_sample.npz"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_FINE_TO_COARSE = np.array([1, 1, 0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64)
 CIFAR10_COARSE_NAMES = ["animal", "vehicle"]
-
-
-class DataError(ValueError):
-    """Raised for unreadable or malformed inputs; the message names the file and the fix."""
-
-
-class UcsWarning(UserWarning):
-    """A warning from ucs_lite (the command line prints these as one ``ucs-lite: warning: ...`` line)."""
-
-
-class SkippedInput(UcsWarning):
-    """Warned for one input file that was skipped (unreadable image, non-image file); the run goes on."""
 
 
 def regroup_mapping(n_classes: int, n_groups: int, seed: int) -> np.ndarray:
@@ -61,7 +52,7 @@ def regroup_mapping(n_classes: int, n_groups: int, seed: int) -> np.ndarray:
     every group gets ``n_classes // n_groups`` or one more classes. Deterministic in ``seed``.
     """
     if not 2 <= n_groups <= n_classes:
-        raise ValueError(f"regroup needs 2 <= n ({n_groups}) <= number of classes ({n_classes})")
+        raise InputError(f"regroup needs 2 <= n ({n_groups}) <= number of classes ({n_classes})")
     rng = np.random.default_rng(seed)
     order = rng.permutation(n_classes)
     mapping = np.empty(n_classes, dtype=np.int64)
@@ -115,7 +106,7 @@ class ImageSet:
                 _, n, seed = name.split(":")
                 n_groups, seed_i = int(n), int(seed)
             except ValueError:
-                raise ValueError(f"bad view {name!r}: write regroup:<n groups>:<seed>, e.g. regroup:2:0") from None
+                raise InputError(f"bad view {name!r}: write regroup:<n groups>:<seed>, e.g. regroup:2:0") from None
             y, names = self.view("fine")
             mapping = regroup_mapping(len(names), n_groups, seed_i)
             group_names = ["+".join(names[c] for c in np.flatnonzero(mapping == g)) for g in range(n_groups)]
@@ -238,22 +229,6 @@ def load_npz(path: str | os.PathLike) -> Bundle:
     return Bundle(tr, te, extras=d, source=str(path))
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_npz(bundle: Bundle, path: str | os.PathLike) -> None:
     """Write a bundle as compressed ``.npz`` (atomically), keeping its extra keys."""
     out: dict[str, np.ndarray] = dict(bundle.extras)
@@ -288,21 +263,18 @@ def find_shared_bundle() -> Path | None:
     return None
 
 
-def _cifar_arrays(raw: dict, key_x: str = "data") -> np.ndarray:
-    return np.asarray(raw[key_x], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
-
-
-def load_cifar(name: str = "cifar10", root: str | os.PathLike = "~/.cache/ucs_lite", download: bool = True) -> Bundle:
-    """CIFAR-10 or CIFAR-100 through torchvision (downloads where a network exists).
+def load_cifar(name: str = "cifar10", root: str | os.PathLike | None = None, download: bool = True) -> Bundle:
+    """CIFAR-10 or CIFAR-100 through torchvision (downloads where a network exists) into ``root`` (default: the
+    ``datasets`` folder of the one cache, :func:`ucs_lite.files.cache_dir`, so ``UCS_LITE_CACHE`` moves it too).
 
     CIFAR-10 gets a ``coarse`` view animal / vehicle; CIFAR-100 its 20 official superclasses.
     """
     import torchvision
 
-    root = Path(root).expanduser()
+    root = Path(root).expanduser() if root is not None else cache_dir() / "datasets"
     cls = {"cifar10": torchvision.datasets.CIFAR10, "cifar100": torchvision.datasets.CIFAR100}.get(name)
     if cls is None:
-        raise ValueError(f"unknown CIFAR {name!r}: use cifar10 or cifar100")
+        raise InputError(f"unknown CIFAR {name!r}: use cifar10 or cifar100")
     try:
         sets = {s: cls(str(root), train=(s == "train"), download=download) for s in ("train", "test")}
     except Exception as e:

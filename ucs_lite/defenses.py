@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from .data import Bundle, ImageSet
+from .errors import InputError
 
-__all__ = ["apply_defense", "batch_defense", "DEFENSES", "parse_defense", "transform_images", "noise_survival",
+__all__ = ["apply_defense", "batch_defense", "random_crop_flip", "DEFENSES", "parse_defense", "transform_images", "noise_survival",
            "jpeg_tables", "jpeg_torch", "grayscale_torch", "differentiable_defense"]
 
 DEFENSES = ("none", "jpeg:Q", "grayscale", "blur:σ", "down:s", "cutout", "mixup", "strong-aug", "adv-train:ε")
@@ -35,19 +36,19 @@ def parse_defense(spec: str) -> list[tuple[str, float | None]]:
         if name == "none":
             continue
         if name not in _DATA + _BATCH:
-            raise ValueError(f"unknown defense {part!r}; choose from {', '.join(DEFENSES)} (combine with +)")
+            raise InputError(f"unknown defense {part!r}; choose from {', '.join(DEFENSES)} (combine with +)")
         v = float(val) if val else None
         if name == "jpeg" and (v is None or not 1 <= v <= 100):
-            raise ValueError("jpeg needs a quality 1..100, e.g. jpeg:10")
+            raise InputError("jpeg needs a quality 1..100, e.g. jpeg:10")
         if name == "blur" and (v is None or v <= 0):
-            raise ValueError("blur needs σ > 0 in pixels, e.g. blur:1")
+            raise InputError("blur needs σ > 0 in pixels, e.g. blur:1")
         if name == "down" and (v is None or not 0 < v < 1):
-            raise ValueError("down needs a scale 0 < s < 1, e.g. down:0.5 (half the width and height)")
+            raise InputError("down needs a scale 0 < s < 1, e.g. down:0.5 (half the width and height)")
         if name == "adv-train" and (v is None or not 0 < v <= 64):
-            raise ValueError("adv-train needs ε in 0–255 units, e.g. adv-train:4")
+            raise InputError("adv-train needs ε in 0–255 units, e.g. adv-train:4")
         out.append((name, v))
     if sum(n == "adv-train" for n, _ in out) + sum(n == "mixup" for n, _ in out) > 1:
-        raise ValueError("combine at most one of mixup and adv-train")
+        raise InputError("combine at most one of mixup and adv-train")
     return out
 
 
@@ -120,7 +121,7 @@ def jpeg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     the standard tables scaled by 5000/q (q < 50) or 200 − 2q, rounded, kept within 1..255 (baseline JPEG).
     At quality 10 the luminance DC step is 80."""
     if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+        raise InputError(f"JPEG quality must be in 1..100, got {quality}")
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality
     return tuple(np.clip(np.floor((t * scale + 50) / 100), 1, 255) for t in (_Q_LUMA, _Q_CHROMA))
 
@@ -156,7 +157,7 @@ def jpeg_torch(x: torch.Tensor, quality: int) -> torch.Tensor:
     (libjpeg's integer DCT and its chroma upsampling differ by a few levels; ``tests/test_defenses.py``
     bounds the gap)."""
     if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"expected N×3×H×W images, got shape {tuple(x.shape)}")
+        raise InputError(f"expected N×3×H×W images, got shape {tuple(x.shape)}")
     luma_q, chroma_q = jpeg_tables(int(quality))
     n, _, h, w = x.shape
     v = F.pad(x.clamp(0, 1) * 255, (0, (-w) % 16, 0, (-h) % 16), mode="replicate")
@@ -191,7 +192,7 @@ def differentiable_defense(spec: str) -> Callable[[torch.Tensor], torch.Tensor]:
         elif name == "grayscale":
             steps.append(grayscale_torch)
         else:
-            raise ValueError(f"{name!r} has no differentiable form; use none, jpeg:Q or grayscale (combine with +)")
+            raise InputError(f"{name!r} has no differentiable form; use none, jpeg:Q or grayscale (combine with +)")
 
     def run(x: torch.Tensor) -> torch.Tensor:
         for f in steps:
@@ -209,13 +210,13 @@ def noise_survival(clean: np.ndarray, protected: np.ndarray, spec: str) -> float
     (a linear D that scales the noise by a gives a). Both inputs uint8 N×H×W×3 of the same shape.
     """
     if clean.shape != protected.shape:
-        raise ValueError(f"clean {clean.shape} and protected {protected.shape} differ in shape")
+        raise InputError(f"clean {clean.shape} and protected {protected.shape} differ in shape")
     d = protected.astype(np.float32) - clean.astype(np.float32)
     out = transform_images(protected, spec).astype(np.float32) - transform_images(clean, spec).astype(np.float32)
     energy = (d ** 2).reshape(len(d), -1).sum(1)
     keep = energy > 0
     if not keep.any():
-        raise ValueError("protected equals clean: there is no noise to measure")
+        raise InputError("protected equals clean: there is no noise to measure")
     gain = (out * d).reshape(len(d), -1).sum(1)[keep] / energy[keep]
     return float(gain.mean())
 
@@ -231,6 +232,23 @@ def apply_defense(bundle: Bundle, spec: str, seed: int = 0) -> Bundle:
     tr = ImageSet(xtr, dict(bundle.train.labels), dict(bundle.train.class_names))
     te = ImageSet(xte, dict(bundle.test.labels), dict(bundle.test.class_names))
     return Bundle(tr, te, bundle.extras, bundle.source)
+
+
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The attacker's standard augmentation (every attacker trains with it; crafting through it is
+    ``craft_em(augment=True)``): a random crop with zero padding ``pad`` and a random horizontal flip of a batch
+    N×3×H×W, one draw per image from ``gen``, without a Python loop over images. Same shape out."""
+    n, c, h, w = x.shape
+    xp = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)  # n×h
+    cols = (dx[:, None] + torch.arange(w)[None]).to(x.device)  # n×w
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    idx_n = torch.arange(n, device=x.device)[:, None, None]
+    out = xp.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]]  # n×h×w×c
+    return out.permute(0, 3, 1, 2)
 
 
 StepFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from .profiles import (DATA_SIZES, NOTEBOOK_WORK, NOTEBOOKS, PROFILES, SURVIVAL_SQUEEZES, attacker_runs,
                        cluster_methods, crafted_methods, data_sizes, method_name)
+from .errors import InputError
 
 __all__ = ["Hardware", "HARDWARE", "NOTEBOOK_KNOBS", "DATA_SIZES", "estimate_notebook", "estimate_profile",
            "hardware_for", "describe", "hardware_table", "clip_expected", "markdown_table", "hardware_markdown_table",
@@ -273,7 +274,7 @@ def estimate_notebook(name: str, cfg: dict, hw: Hardware | str | None = "cpu", c
     Returns ``{"seconds": total, "parts": {what: seconds}, "hardware": name, "measured": bool, "surrogate"}``."""
     hw = hw if isinstance(hw, Hardware) else hardware_for(hw)
     if name not in NOTEBOOK_WORK:
-        raise ValueError(f"unknown notebook {name!r}: {', '.join(NOTEBOOK_WORK)}")
+        raise InputError(f"unknown notebook {name!r}: {', '.join(NOTEBOOK_WORK)}")
     work = {**NOTEBOOK_WORK[name], **{a: b for a, b in knobs.items() if b is not None}}
     surrogate = _surrogate_used(work, clip_expected() if clip is None else clip)
     n_tr, n_te = data_sizes(cfg)
@@ -298,7 +299,7 @@ def estimate_profile(profile: str, gpu: str | None = "t4", clip: bool | None = N
     :data:`HARDWARE` key or a CUDA device name; ``cpu`` for the CPU). Returns a JSON-ready dict with
     ``seconds`` per notebook, the parts, the surrogate each is costed with, and where the throughputs come from."""
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
+        raise InputError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
     hw = hardware_for(gpu)
     res = {n: estimate_notebook(n, PROFILES[profile], hw, clip=clip) for n in NOTEBOOKS}
     return {"profile": profile, "hardware": hw.name, "measured": hw.measured, "source": hw.source,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["psnr", "ssim", "max_abs_diff", "check_linf", "accuracy", "removed", "removed_reason", "worst_removed",
            "visibility", "delta_e_map", "JND_DE2000", "REMOVED_MIN_HEADROOM"]
 
@@ -48,7 +50,7 @@ def max_abs_diff(clean: np.ndarray, protected: np.ndarray, chunk: int = 1 << 22)
     """Largest |protected − clean| over all uint8 pixels (0–255), in chunks of ``chunk`` values (so a
     6000×4000 photo needs a few MB of scratch, not three int16 copies of itself)."""
     if clean.shape != protected.shape:
-        raise ValueError(f"shapes differ: {clean.shape} vs {protected.shape}")
+        raise InputError(f"shapes differ: {clean.shape} vs {protected.shape}")
     a, b = np.ravel(clean), np.ravel(protected)
     m = 0
     for s in range(0, a.size, chunk):
@@ -154,7 +156,7 @@ def visibility(clean: np.ndarray, protected: np.ndarray, rows: int | None = None
     from skimage.metrics import structural_similarity
 
     if clean.shape != protected.shape or clean.ndim != 3 or clean.shape[2] != 3 or clean.dtype != np.uint8:
-        raise ValueError(f"visibility needs two uint8 H×W×3 images of one shape, got {clean.shape} {clean.dtype} "
+        raise InputError(f"visibility needs two uint8 H×W×3 images of one shape, got {clean.shape} {clean.dtype} "
                          f"and {protected.shape} {protected.dtype}")
     h, w = clean.shape[:2]
     rows = rows or max(8, (1 << 18) // w)  # strips of ≈ 256k pixels: a few MB per float64 channel

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import InputError
+
 __all__ = ["SmallCNN", "ResNet18", "VGGSmall", "build_model", "MODELS"]
 
 
@@ -86,5 +88,5 @@ def build_model(name: str, n_classes: int) -> nn.Module:
     """A fresh model by name: ``small-cnn`` (CPU default), ``resnet18`` (GPU profile), ``resnet18-quarter``,
     ``vgg-small``."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} or linear-probe")
+        raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODELS)} or linear-probe")
     return MODELS[name](n_classes)

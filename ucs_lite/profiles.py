@@ -14,9 +14,14 @@
 """
 from __future__ import annotations
 
-__all__ = ["NOTEBOOKS", "PROFILES", "DATA_SIZES", "NOTEBOOK_WORK", "CLUSTER_METHODS", "CRAFTED_METHODS",
+from .methods import METHOD_TABLE
+
+__all__ = ["ATTACKERS", "NOTEBOOKS", "PROFILES", "DATA_SIZES", "NOTEBOOK_WORK", "CLUSTER_METHODS", "CRAFTED_METHODS",
            "NOT_PARAMETERS", "MULTI_SEED", "SURVIVAL_SQUEEZES", "data_sizes", "attacker_runs", "crafted_methods",
            "cluster_methods", "method_name"]
+
+#: Attacker architectures :func:`ucs_lite.attack.evaluate` trains (a profile's ``model`` is one of them).
+ATTACKERS = ("small-cnn", "resnet18", "resnet18-quarter", "vgg-small", "linear-probe")
 
 NOTEBOOKS = ("00_quickstart", "01_label_consistency_failure", "02_clip_clustering", "03_crafting_cluster_noise",
              "04_label_agnostic_evaluation", "05_countermeasures")
@@ -57,11 +62,10 @@ DATA_SIZES: dict[str, tuple[int, int]] = {"sample": (4000, 1000), "shared": (100
                                           "cifar10": (50000, 10000), "cifar100": (50000, 10000)}
 
 #: Methods that cluster surrogate features with K-means before crafting (features cached per image set and
-#: resolution; one K-means per crafted method).
-CLUSTER_METHODS = frozenset({"uc", "uc-robust", "uc-official", "random-cluster", "gen-cluster", "jpeg-cluster",
-                             "eot-cluster"})
-#: Methods whose δ is optimised through the surrogate (forward + backward per step).
-CRAFTED_METHODS = frozenset({"uc", "uc-robust"})
+#: resolution; one K-means per crafted method) — read from the method table.
+CLUSTER_METHODS = frozenset(m.name for m in METHOD_TABLE if m.clusters)
+#: Methods whose δ is optimised through the surrogate (forward + backward per step) — read from the method table.
+CRAFTED_METHODS = frozenset(m.name for m in METHOD_TABLE if m.crafted)
 
 #: Each notebook's plan: its work-sizing parameters at their defaults (the names of its parameters cell), and what
 #: it fixes in its code (:data:`NOT_PARAMETERS`). ``methods``: the method specs it protects the training images with

@@ -12,11 +12,13 @@ import numpy as np
 
 from . import __version__
 from .cluster import cluster_metrics
-from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, atomic_write_bytes,
-                   list_images, read_image, resize_uint8)
+from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, UcsWarning, list_images, read_image,
+                   resize_uint8)
+from .files import atomic_write_bytes, png_bytes
 from .metrics import check_linf, psnr, ssim, visibility
-from .names import FOLDER_METHODS, METHODS
+from .methods import FOLDER_METHODS, RUN_OPTIONS, method_spec
 from .noise import DEFAULT_METHOD, Perturbation, apply, craft, needs_labels
+from .errors import OptionError
 from .noise.base import check_eps
 from .noise.photo import DEFAULT_STRENGTH, Construction, masked_delta, resolve_strength
 from .noise.registry import check_options, option_defaults
@@ -24,9 +26,8 @@ from .preview import MAX_IMAGES as MAX_PREVIEW
 from .preview import preview_entry, write_preview
 from .provenance import provenance
 from .surrogates import DEFAULT_SURROGATE, Surrogate, create_surrogate, resolve_device
+from .errors import InputError
 
-# craft options that change how a run is carried out, not what it produces (left out of config hashes)
-RUN_OPTIONS = ("checkpoint", "checkpoint_every", "resume", "progress")
 
 __all__ = ["protect_bundle", "protect_folder", "check_folder_method", "quality_report", "worst_visibility"]
 
@@ -49,10 +50,10 @@ def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16
     eps = check_eps(eps)
     check_options(method, options)  # before any work: a one-line ValueError naming the key
     if method.startswith("em-") and min(bundle.train.images.shape[1:3]) < 8:
-        raise ValueError(f"{method} trains a small CNN that pools three times: it needs images of at least 8×8 px, "
+        raise InputError(f"{method} trains a small CNN that pools three times: it needs images of at least 8×8 px, "
                          f"got {'×'.join(map(str, bundle.train.images.shape[1:3]))}; use uc or random-class")
     if not needs_labels(method) and p > len(bundle.train):
-        raise ValueError(f"p = {p} clusters is more than the {len(bundle.train)} training images; "
+        raise InputError(f"p = {p} clusters is more than the {len(bundle.train)} training images; "
                          f"use p ≤ {len(bundle.train)} (--clusters on the command line)")
     t0 = time.time()
     dev = resolve_device(device)
@@ -83,15 +84,8 @@ def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16
 
 
 def _write_png(path: Path, img: np.ndarray) -> None:
-    """Lossless PNG, written atomically. zlib level 3: a 6000×4000 photo encodes ~3× faster than at the
-    default 6, for ~10% more bytes."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG", compress_level=3)
-    atomic_write_bytes(path, buf.getvalue())
+    """Lossless PNG (zlib level 3: fast for large photos), written atomically."""
+    atomic_write_bytes(path, png_bytes(img, compress_level=3))
 
 
 def apply_native(img: np.ndarray, delta: np.ndarray, rows: int = 256) -> np.ndarray:
@@ -144,7 +138,7 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
                    strength: str = DEFAULT_STRENGTH, method: str = DEFAULT_METHOD,
                    perturbation_path: str | os.PathLike | None = None, **options) -> dict:
     """Protect every image of a folder at its native size with one of the label-free cluster methods
-    (:data:`ucs_lite.names.FOLDER_METHODS`: ``gen-cluster``, the default, ``uc``, ``uc-robust``,
+    (:data:`ucs_lite.methods.FOLDER_METHODS`: ``gen-cluster``, the default, ``uc``, ``uc-robust``,
     ``random-cluster``; label-based methods are refused: a folder of photos has no labels).
 
     ``strength`` names the shape of the noise (:data:`ucs_lite.noise.photo.STRENGTHS`: ε, pattern cells,
@@ -207,15 +201,13 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
 
 
 def check_folder_method(method: str) -> None:
-    """A one-line ValueError unless ``method`` is one folder mode crafts (:data:`ucs_lite.names.FOLDER_METHODS`)."""
-    if method in FOLDER_METHODS:
+    """A one-line :class:`~ucs_lite.errors.OptionError` unless ``method`` is one folder mode crafts (its
+    :class:`~ucs_lite.methods.MethodSpec` says so, and why not)."""
+    spec = method_spec(method)
+    if spec.on_folders:
         return
-    why = ("it is built from the protector's labels and a folder of photos has none" if needs_labels(method)
-           else "its code is aligned to JPEG's 8×8 grid at one size, and folder mode resizes δ to each photo"
-           if method in ("jpeg-cluster", "eot-cluster") else "its noise takes no --strength shape" if method in METHODS
-           else "it is not a method")
-    raise ValueError(f"--method {method} cannot protect an --input-dir ({why}); use one of "
-                     f"{', '.join(FOLDER_METHODS)} (default {DEFAULT_METHOD})")
+    raise OptionError(f"--method {method} cannot protect an --input-dir ({spec.folder}); use one of "
+                      f"{', '.join(FOLDER_METHODS)} (default {DEFAULT_METHOD})")
 
 
 def _strength_options(method: str, c: Construction) -> dict:

@@ -2,6 +2,7 @@
 run's JSON / protected bundle's meta). No ucs_lite imports beyond the version, so any module may use it."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -19,9 +20,17 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of ucs_lite, torch, numpy and python (what a result was made with)."""
-    return {"ucs_lite": __version__, "torch": torch.__version__, "numpy": np.__version__,
+@functools.lru_cache(maxsize=1)
+def library_versions() -> dict[str, str | None]:
+    """Versions of ucs_lite, torch, numpy, scikit-learn (None when not installed; read without importing it) and
+    python: what a result was made with. :func:`ucs_lite.cache.library_versions` keys caches on a part of it."""
+    import importlib.metadata as md
+
+    try:
+        sklearn = md.version("scikit-learn")
+    except md.PackageNotFoundError:
+        sklearn = None
+    return {"ucs_lite": __version__, "torch": torch.__version__, "numpy": np.__version__, "scikit-learn": sklearn,
             "python": platform.python_version()}
 
 

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .files import png_bytes
+
 __all__ = ["png_bytes", "png_data_uri", "image_tag", "figure_div", "html_table", "write_page"]
 
 _CSS = """
@@ -23,22 +25,6 @@ img.px { image-rendering: pixelated; } .note { color: #555; font-size: 0.92em; }
 figure { display: inline-block; margin: 0.4em 1em 0.4em 0; vertical-align: top; }
 figcaption { font-size: 0.85em; color: #444; max-width: 420px; }
 """
-
-
-def png_bytes(img: np.ndarray, scale: int = 1) -> bytes:
-    """PNG file bytes of one uint8 image H×W×3 (or H×W), upscaled ``scale``× by pixel repetition."""
-    import io
-
-    from PIL import Image
-
-    img = np.asarray(img)
-    if img.dtype != np.uint8:
-        raise ValueError(f"png_bytes needs a uint8 image, got {img.dtype}")
-    if scale > 1:
-        img = img.repeat(scale, 0).repeat(scale, 1)
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def png_data_uri(img: np.ndarray, scale: int = 1) -> str:

@@ -24,7 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .names import DEFAULT_SURROGATE  # defined torch-free: the command line's --help reads it
+from .errors import DeviceUnavailable, InputError, SurrogateUnavailable
+from .methods import DEFAULT_SURROGATE  # defined torch-free: the command line's --help reads it
 from .precision import autocast
 
 __all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "DeviceUnavailable", "resolve_device",
@@ -32,14 +33,6 @@ __all__ = ["Surrogate", "create_surrogate", "SurrogateUnavailable", "DeviceUnava
 
 SURROGATES = ("imagenet:efficientnet_lite0", "clip:RN50/openai", "clip:ViT-B-32/laion2b_s34b_b79k",
               "clip:ViT-B-32/openai", "tiny")
-
-
-class SurrogateUnavailable(RuntimeError):
-    """The surrogate's weights cannot be loaded here; the message says what to do instead."""
-
-
-class DeviceUnavailable(RuntimeError):
-    """The device asked for is not on this machine; the message says what to use instead."""
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -92,7 +85,7 @@ class Surrogate(nn.Module):
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """[0,1] N×3×H×W -> resized (S×S, bilinear) and normalised, differentiable."""
         if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"encode expects float N×3×H×W images in [0,1], got shape {tuple(x.shape)}")
+            raise InputError(f"encode expects float N×3×H×W images in [0,1], got shape {tuple(x.shape)}")
         if x.shape[-2:] != (self.resolution, self.resolution):
             x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear",
                               align_corners=False, antialias=x.shape[-1] > self.resolution)
@@ -157,6 +150,19 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _is_download_error(e: BaseException) -> bool:
+    """Whether ``e`` (or an exception it was raised from) is the hub client failing to fetch a file — what
+    happens offline — rather than anything else going wrong (which is reported as itself)."""
+    seen = 0
+    while e is not None and seen < 10:
+        name = type(e).__name__
+        if (isinstance(e, (OSError, ConnectionError)) or name.endswith(("EntryNotFoundError", "HubHTTPError"))
+                or "download" in str(e).lower() or "offline" in str(e).lower()):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
 def _offline_message(name: str, reason: str) -> str:
     return (f"Cannot load the CLIP weights for '{name}': {reason}.\n"
             "  - Online (e.g. Colab), the weights download on first use and are cached.\n"
@@ -182,8 +188,8 @@ def _clip(arch: str, tag: str) -> Surrogate:
     try:
         with _cache_only(offline), _quiet_logging():
             model = open_clip.create_model(arch, pretrained=pretrained, cache_dir=os.environ.get("UCS_LITE_CLIP_CACHE"))
-    except Exception as e:  # download / hub / file errors from deep inside the hub client
-        if offline:
+    except (RuntimeError, OSError, ValueError) as e:  # download / hub / checkpoint errors from inside open_clip
+        if offline and _is_download_error(e):
             why = "the model hub (huggingface.co) cannot be reached and no copy is in the local cache"
         else:
             first = str(e).splitlines()[0] if str(e) else ""
@@ -268,9 +274,9 @@ def create_surrogate(name: str = DEFAULT_SURROGATE, device: str | torch.device =
                                    "(or clip:<arch>/<tag or checkpoint path>)")
     if resolution is not None and int(resolution) != s.resolution:
         if name.startswith("clip:"):
-            raise ValueError(f"{name} works at {s.resolution} px only (its positional embedding is fixed); "
+            raise InputError(f"{name} works at {s.resolution} px only (its positional embedding is fixed); "
                              "drop the resolution override")
         if not 16 <= int(resolution) <= 1024:
-            raise ValueError(f"surrogate resolution {resolution} out of range 16..1024")
+            raise InputError(f"surrogate resolution {resolution} out of range 16..1024")
         s.resolution = int(resolution)
     return s.to(resolve_device(device)).to(memory_format=torch.channels_last)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..data import DataError, atomic_write_bytes
 from ..metrics import check_linf
+from ..errors import InputError
 
 __all__ = ["Perturbation", "apply", "eps_from_255", "resize_delta", "check_eps"]
 
@@ -22,7 +23,7 @@ def check_eps(eps: float) -> float:
     """Validate ε on the [0,1] scale (0 < ε ≤ 64/255); returns it as float."""
     eps = float(eps)
     if not 0 < eps <= 64 / 255 + 1e-9:
-        raise ValueError(f"ε = {eps * 255:.3g}/255 is out of range: use 0 < ε ≤ 64/255 (the paper uses 16/255)")
+        raise InputError(f"ε = {eps * 255:.3g}/255 is out of range: use 0 < ε ≤ 64/255 (the paper uses 16/255)")
     return eps
 
 

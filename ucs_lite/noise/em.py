@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..defenses import differentiable_defense
+from ..defenses import differentiable_defense, random_crop_flip
 from ..models import build_model
 from .base import Perturbation, check_eps
+from ..errors import InputError
 
 __all__ = ["craft_em"]
 
@@ -37,13 +38,11 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
     listed countermeasures (drawn uniformly from ``seed``'s generator, in their differentiable forms,
     :func:`ucs_lite.defenses.differentiable_defense`), so δ is chosen for what survives them. Empty: plain EM.
     ``augment``: after the countermeasure, every batch also gets the attacker's random crop + flip
-    (:func:`ucs_lite.attack.random_crop_flip`), so δ is chosen for what survives the attacker's augmentation.
+    (:func:`ucs_lite.defenses.random_crop_flip`), so δ is chosen for what survives the attacker's augmentation.
     """
     eps = check_eps(eps)
     if mode not in ("class", "sample"):
-        raise ValueError("EM mode must be 'class' or 'sample'")
-    if augment:
-        from ..attack import random_crop_flip  # imported once, not per batch (attack imports more than EM needs)
+        raise InputError("EM mode must be 'class' or 'sample'")
     views = [differentiable_defense(s) for s in ("none", *[t for t in through.split(",") if t.strip()])]
     t0 = time.time()
     dev = torch.device(device)

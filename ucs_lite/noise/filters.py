@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 __all__ = ["cluster_kernels", "filter_deltas", "offset_patterns"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -24,7 +26,7 @@ def cluster_kernels(groups: int, seed: int, size: int = 3, strength: float = 1.0
     the identity plus ``strength`` times a zero-sum random kernel with entries drawn uniformly in [−1, 1]
     (``strength`` 0 is the identity, larger values filter more)."""
     if size % 2 != 1 or size < 3:
-        raise ValueError(f"kernel size must be odd and ≥ 3, got {size}")
+        raise InputError(f"kernel size must be odd and ≥ 3, got {size}")
     rng = np.random.default_rng(seed)
     k = rng.uniform(-1.0, 1.0, (groups, size, size))
     k -= k.mean(axis=(1, 2), keepdims=True)
@@ -39,9 +41,9 @@ def filter_deltas(images: np.ndarray, assignment: np.ndarray, kernels: np.ndarra
     clipped to ±ε. ``images`` uint8 N×H×W×3, ``assignment`` (N,) ints in [0, G), ``kernels`` G×k×k.
     Returns float32 N×3×H×W within ±ε."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 N×H×W×3 images, got {images.dtype} {images.shape}")
+        raise InputError(f"expected uint8 N×H×W×3 images, got {images.dtype} {images.shape}")
     if len(assignment) != len(images):
-        raise ValueError(f"{len(assignment)} assignments for {len(images)} images")
+        raise InputError(f"{len(assignment)} assignments for {len(images)} images")
     kt = torch.as_tensor(kernels, dtype=torch.float32)
     pad = kt.shape[-1] // 2
     out = np.empty((len(images), 3, *images.shape[1:3]), np.float32)

@@ -24,6 +24,7 @@ import numpy as np
 from ..cluster import Clustering, fit_clusters
 from .base import Perturbation, check_eps
 from .patterns import random_patterns
+from ..errors import InputError
 
 __all__ = ["COMPOSITIONS", "multi_levels", "hierarchy_levels", "compose_levels", "craft_random_multi", "craft_random_multi_images",
            "default_levels"]
@@ -39,7 +40,7 @@ def default_levels(p: int, n_images: int) -> tuple[int, ...]:
 def _check_levels(levels, n: int) -> tuple[int, ...]:
     levels = tuple(int(k) for k in levels)
     if not levels or any(k < 1 or k > n for k in levels) or len(set(levels)) != len(levels):
-        raise ValueError(f"clusters must be distinct integers in [1, {n}] (one per granularity), got {levels}")
+        raise InputError(f"clusters must be distinct integers in [1, {n}] (one per granularity), got {levels}")
     return levels
 
 
@@ -75,13 +76,13 @@ def compose_levels(patterns: list[np.ndarray], codes: np.ndarray, compose: str =
     """One δ per code tuple: ``patterns[l]`` is P_l×3×H×W (±ε sign patterns of level l), ``codes`` G×L the
     cluster of each level for every group. Returns float32 G×3×H×W with |δ| ≤ ε (ε = max |pattern|)."""
     if compose not in COMPOSITIONS:
-        raise ValueError(f"unknown composition {compose!r}: {', '.join(COMPOSITIONS)}")
+        raise InputError(f"unknown composition {compose!r}: {', '.join(COMPOSITIONS)}")
     n_lev = len(patterns)
     parts = [patterns[l][codes[:, l]] for l in range(n_lev)]  # each G×3×H×W
     if compose == "sum":
         w = np.full(n_lev, 1.0 / n_lev) if weights is None else np.asarray(weights, float)
         if len(w) != n_lev or (w < 0).any() or abs(w.sum() - 1) > 1e-6:
-            raise ValueError(f"weights must be {n_lev} non-negative numbers summing to 1, got {list(w)}")
+            raise InputError(f"weights must be {n_lev} non-negative numbers summing to 1, got {list(w)}")
         return sum(float(wl) * pl for wl, pl in zip(w, parts)).astype(np.float32)
     out = np.zeros_like(parts[0])
     if compose == "spatial":
@@ -91,7 +92,7 @@ def compose_levels(patterns: list[np.ndarray], codes: np.ndarray, compose: str =
             out[:, :, bounds[l]:bounds[l + 1]] = parts[l][:, :, bounds[l]:bounds[l + 1]]
         return out
     if n_lev > 3:
-        raise ValueError(f"channel composition carries at most 3 levels, got {n_lev}")
+        raise InputError(f"channel composition carries at most 3 levels, got {n_lev}")
     for ch in range(3):
         out[:, ch] = parts[ch % n_lev][:, ch]
     return out
@@ -112,7 +113,7 @@ def craft_random_multi(level_assignments: list[np.ndarray], size: tuple[int, int
     t0 = time.time()
     codes_n = np.stack([np.asarray(a, np.int64) for a in level_assignments], 1)  # N×L
     if codes_n.ndim != 2 or codes_n.shape[1] < 1 or codes_n.min(initial=0) < 0:
-        raise ValueError("level_assignments must be a non-empty list of equal-length non-negative int arrays")
+        raise InputError("level_assignments must be a non-empty list of equal-length non-negative int arrays")
     tuples, assignment = np.unique(codes_n, axis=0, return_inverse=True)
     sizes = [int(a.max()) + 1 for a in codes_n.T]
     pats = [random_patterns(k, size, eps, seed + 1000 * l, form=form, dist=dist, lowfreq_res=lowfreq_res, gray=gray)

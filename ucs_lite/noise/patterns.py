@@ -1,18 +1,36 @@
-"""Noise parametrisations shared by the methods: random patterns and learnable δ per group."""
+"""Pattern families and the methods that add one fixed pattern per group: random patterns, an untrained generator's
+output, the JPEG-grid forms (:mod:`ucs_lite.noise.jpeg_grid`), learnable δ per group (what ``uc`` optimises), and
+``random-class`` / ``random-cluster`` / ``gen-cluster`` / ``jpeg-cluster`` (:func:`craft_random_class`,
+:func:`craft_random_cluster`).
+
+``random-class`` with ``form="lowfreq"`` is the classic synthetic-shortcut baseline (Yu et al., KDD 2022);
+``random-cluster`` is UC's ablation: clusters without UC's optimisation.
+"""
 from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import jpeg_grid
+from .base import Perturbation, check_eps
+from .jpeg_grid import JPEG_KEEP, achromatic, fill_eps, grid_shape, jpeg_code_patterns, jpeg_lowpass, luma
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..cluster import Clustering
+
 __all__ = ["random_patterns", "generator_patterns", "seeded_generator", "DeltaField", "ResnetGenerator", "GeneratorField", "FORMS",
-           "PATTERN_FORMS"]
+           "PATTERN_FORMS", "gen_jpeg_patterns", "split_patterns", "craft_random_class", "craft_random_cluster"]
 
 #: forms of a learnable δ (:class:`DeltaField`)
 FORMS = ("pixel", "lowfreq")
 #: forms of a random pattern (:func:`random_patterns`): those, ``generator`` (an untrained generator's output) and
-#: the countermeasure-robust forms of :mod:`ucs_lite.noise.robust`
+#: the countermeasure-robust forms of :mod:`ucs_lite.noise.jpeg_grid` (and :func:`gen_jpeg_patterns`, :func:`split_patterns`)
 ROBUST_FORMS = ("jpeg-code", "jpeg-sign", "jpeg-tile", "jpeg-mirror", "jpeg-mirror-distinct", "gen-jpeg", "split")
 PATTERN_FORMS = FORMS + ("generator",) + ROBUST_FORMS
 
@@ -28,7 +46,7 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     ``form``: ``pixel`` (independent pixels), ``lowfreq`` (``lowfreq_res``² values upsampled to blocks) or
     ``generator`` (:func:`generator_patterns`: an untrained image generator's clamped output).
     ``jpeg-code`` / ``jpeg-sign`` / ``jpeg-tile`` / ``jpeg-mirror`` / ``jpeg-mirror-distinct`` / ``gen-jpeg`` /
-    ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks (:mod:`ucs_lite.noise.robust`;
+    ``split``: achromatic codes on the lowest DCT coefficients of JPEG's 8×8 blocks (:mod:`ucs_lite.noise.jpeg_grid`;
     ``jpeg-mirror`` is ``jpeg-tile`` with tiles that are their own left-right flip, ``jpeg-mirror-distinct`` the
     same with the tiles chosen from 256 candidates to differ up to a shift; ``dist``, ``lowfreq_res`` and ``gray``
     do not apply).
@@ -37,21 +55,18 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     JPEG's chroma subsampling).
     """
     if form not in PATTERN_FORMS:
-        raise ValueError(f"unknown noise form {form!r}: {PATTERN_FORMS}")
+        raise InputError(f"unknown noise form {form!r}: {PATTERN_FORMS}")
     if form in ROBUST_FORMS:
-        from . import robust
-
         if form in ("jpeg-mirror", "jpeg-mirror-distinct"):
-            return robust.jpeg_tile_patterns(groups, tuple(size), eps, seed, mirror=True,
-                                             distinct=256 if form == "jpeg-mirror-distinct" else 0)
-        fn = {"jpeg-code": robust.jpeg_code_patterns, "jpeg-sign": robust.jpeg_sign_patterns,
-              "jpeg-tile": robust.jpeg_tile_patterns,
-              "gen-jpeg": robust.gen_jpeg_patterns,
-              "split": robust.split_patterns}[form]
+            return jpeg_grid.jpeg_tile_patterns(groups, tuple(size), eps, seed, mirror=True,
+                                                distinct=256 if form == "jpeg-mirror-distinct" else 0)
+        fn = {"jpeg-code": jpeg_grid.jpeg_code_patterns, "jpeg-sign": jpeg_grid.jpeg_sign_patterns,
+              "jpeg-tile": jpeg_grid.jpeg_tile_patterns, "gen-jpeg": gen_jpeg_patterns,
+              "split": split_patterns}[form]
         return fn(groups, tuple(size), eps, seed)
     if form == "generator":
         if gray:
-            raise ValueError("gray=True is not available with form='generator'")
+            raise InputError("gray=True is not available with form='generator'")
         return generator_patterns(groups, size, eps, seed)
     g = torch.Generator().manual_seed(int(seed))
     h, w = (lowfreq_res, lowfreq_res) if form == "lowfreq" else size
@@ -59,7 +74,7 @@ def random_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, f
     u = u.expand(groups, 3, h, w) if gray else u
     z = torch.sign(u) if dist == "sign" else u
     if dist not in ("sign", "uniform"):
-        raise ValueError(f"unknown noise distribution {dist!r}: sign or uniform")
+        raise InputError(f"unknown noise distribution {dist!r}: sign or uniform")
     return (_upsample_nearest(z, size) * eps).numpy().astype(np.float32)
 
 
@@ -101,7 +116,7 @@ class DeltaField(nn.Module):
                  lowfreq_res: int = 8, gray: bool = False) -> None:
         super().__init__()
         if form not in FORMS:
-            raise ValueError(f"unknown noise form {form!r}: {FORMS}")
+            raise InputError(f"unknown noise form {form!r}: {FORMS}")
         self.size, self.eps, self.form = tuple(size), eps, form
         init = random_patterns(groups, size if form == "pixel" else (lowfreq_res, lowfreq_res), 1.0, seed,
                                form="pixel", dist="sign", gray=gray)
@@ -156,7 +171,7 @@ class GeneratorField(nn.Module):
                  n_blocks: int = 6) -> None:
         super().__init__()
         if size[0] % 4 or size[1] % 4:
-            raise ValueError(f"generator noise size {size} must be divisible by 4")
+            raise InputError(f"generator noise size {size} must be divisible by 4")
         g = torch.Generator().manual_seed(int(seed))
         self.register_buffer("seeds", torch.rand(groups, 1, 3, *size, generator=g))
         with torch.random.fork_rng():
@@ -171,3 +186,53 @@ class GeneratorField(nn.Module):
     def forward(self) -> torch.Tensor:
         """δ for all groups: G×3×H×W within ±ε."""
         return torch.cat([self.delta_of(k) for k in range(len(self.gens))])
+
+
+def gen_jpeg_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
+                      quantile: float = 0.95) -> np.ndarray:
+    """The untrained-generator pattern of each group (:func:`generator_patterns`, what
+    ``gen-cluster`` adds) reduced to what JPEG-10 and grayscale keep: its luminance, projected onto the first
+    ``keep`` zigzag DCT coefficients of each 8×8 block, rescaled with :func:`fill_eps`. G×3×H×W within ±ε."""
+    h, w = grid_shape(size)
+    y = luma(generator_patterns(groups, (h, w), eps, seed))
+    return achromatic(fill_eps(jpeg_lowpass(y, keep), eps, quantile), size)
+
+
+def split_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, share: float = 0.5,
+                   keep: int = JPEG_KEEP) -> np.ndarray:
+    """A split budget: ``share``·ε of a JPEG-robust code (:func:`jpeg_code_patterns`, seed + 1) plus
+    (1 − share)·ε of the generator pattern, so each countermeasure removes only one part. G×3×H×W within ±ε."""
+    if not 0 < share < 1:
+        raise InputError(f"share must be in (0, 1), got {share}")
+    robust = jpeg_code_patterns(groups, size, share * eps, seed + 1, keep)
+    gen = generator_patterns(groups, tuple(size), eps, seed) * (1 - share)
+    return np.clip(robust + gen, -eps, eps).astype(np.float32)
+
+
+
+
+def craft_random_class(labels: np.ndarray, size: tuple[int, int], eps: float = 16 / 255, seed: int = 0,
+                       form: str = "lowfreq", dist: str = "sign", lowfreq_res: int = 8, gray: bool = False,
+                       label_view: str = "fine") -> Perturbation:
+    """One random pattern (G×3×H×W, ±ε) per class of ``labels`` (N,), which are the protector's labels.
+    ``form``, ``dist``, ``lowfreq_res``, ``gray``: see :func:`random_patterns`."""
+    eps = check_eps(eps)
+    t0 = time.time()
+    k = int(labels.max()) + 1
+    delta = random_patterns(k, size, eps, seed, form=form, dist=dist, lowfreq_res=lowfreq_res, gray=gray)
+    meta = {"form": form, "dist": dist, "lowfreq_res": lowfreq_res, "gray": gray, "labels": label_view,
+            "seconds": time.time() - t0}
+    return Perturbation(delta, labels, "random-class", eps, seed, meta=meta)
+
+
+def craft_random_cluster(clustering: Clustering, size: tuple[int, int], eps: float = 16 / 255, seed: int = 0,
+                         form: str = "lowfreq", dist: str = "sign", lowfreq_res: int = 8, gray: bool = False,
+                         surrogate: str = "") -> Perturbation:
+    """One random pattern per K-means cluster (no labels, no optimisation); options as
+    :func:`craft_random_class`."""
+    eps = check_eps(eps)
+    delta = random_patterns(clustering.p, size, eps, seed, form=form, dist=dist, lowfreq_res=lowfreq_res, gray=gray)
+    meta = {"form": form, "dist": dist, "lowfreq_res": lowfreq_res, "gray": gray, "p": clustering.p,
+            "feature_mode": clustering.mode, "cluster_sizes": np.bincount(clustering.labels, minlength=clustering.p).tolist()}
+    return Perturbation(delta, clustering.labels, "random-cluster", eps, seed, surrogate, meta=meta,
+                        centroids=clustering.centroids)

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# defined in the torch-free ucs_lite.names (the command line's --help reads them without torch)
-from ..names import COLOURS, DEFAULT_STRENGTH, STRENGTHS, Construction, resolve_strength
+# defined in the torch-free ucs_lite.strengths (the command line's --help reads them without torch)
+from ..strengths import COLOURS, DEFAULT_STRENGTH, STRENGTHS, Construction, resolve_strength
+from ..errors import InputError
 
 __all__ = ["Construction", "STRENGTHS", "DEFAULT_STRENGTH", "COLOURS", "texture_mask", "random_cells",
            "delta_to_size", "protect_images", "resolve_strength"]
@@ -41,7 +42,7 @@ def texture_mask(img: np.ndarray, floor: float, window: int | None = None) -> np
     from scipy.ndimage import uniform_filter
 
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"texture_mask needs an H×W×3 image, got {img.shape}")
+        raise InputError(f"texture_mask needs an H×W×3 image, got {img.shape}")
     h, w = img.shape[:2]
     if window is None:
         window = max(3, min(h, w) // 64)

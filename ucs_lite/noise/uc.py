@@ -24,24 +24,19 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..cluster import Clustering, extract_features, fit_clusters
-from ..data import ImageSet, atomic_write_bytes
+from ..cluster import Clustering, cluster_images
+from ..data import ImageSet
+from ..files import atomic_write_bytes
 from ..precision import optimizer_step, uc_grad_scaler
 from ..surrogates import Surrogate
 from .base import Perturbation, check_eps, resize_delta
 from .patterns import DeltaField, GeneratorField, seeded_generator
+from ..errors import InputError
 
-__all__ = ["cluster_images", "craft_uc", "craft_uc_official", "uc_loss", "uc_step", "official_step", "auto_max_batch",
+__all__ = ["craft_uc", "craft_uc_official", "uc_loss", "uc_step", "official_step", "auto_max_batch",
            "PARAMS"]
 
 PARAMS = ("lowfreq", "pixel", "generator")
-
-
-def cluster_images(images: np.ndarray, surrogate: Surrogate, p: int, seed: int = 0, mode: str = "l2",
-                   progress: bool = True) -> tuple[np.ndarray, Clustering]:
-    """Surrogate features (N×D, cached) of uint8 N×H×W×3 images and their K-means clustering."""
-    feats = extract_features(surrogate, images, progress=progress)
-    return feats, fit_clusters(feats, p, seed=seed, mode=mode)
 
 
 def uc_loss(feats: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
@@ -171,10 +166,10 @@ def _resume(ckpt: Path, dev, config: list, field, opt, sched, scaler) -> tuple[i
         state = torch.load(ckpt, map_location=dev, weights_only=True)
         saved = state["config"]
     except Exception as e:
-        raise ValueError(f"{ckpt}: not a readable UC checkpoint ({type(e).__name__}); "
+        raise InputError(f"{ckpt}: not a readable UC checkpoint ({type(e).__name__}); "
                          "delete it to start over, or drop --resume") from None
     if saved != config:
-        raise ValueError(f"{ckpt}: checkpoint was made with another configuration or other images; "
+        raise InputError(f"{ckpt}: checkpoint was made with another configuration or other images; "
                          "delete it to start over, or drop --resume")
     field.load_state_dict(state["field"])
     opt.load_state_dict(state["opt"])
@@ -216,9 +211,9 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     """
     eps = check_eps(eps)
     if param not in PARAMS:
-        raise ValueError(f"unknown UC parametrisation {param!r}: {PARAMS}")
+        raise InputError(f"unknown UC parametrisation {param!r}: {PARAMS}")
     if data not in ("own", "all"):
-        raise ValueError("data must be 'own' or 'all'")
+        raise InputError("data must be 'own' or 'all'")
     images = train.images if isinstance(train, ImageSet) else train
     n, h, w = images.shape[:3]
     t0 = time.time()
@@ -232,7 +227,7 @@ def craft_uc(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int = 10, ep
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2)  # uint8, converted per batch
     members = [np.flatnonzero(clustering.labels == k) for k in range(p)] if data == "own" else [np.arange(n)] * p
     if any(len(m) == 0 for m in members):
-        raise ValueError("a cluster is empty; use fewer clusters")
+        raise InputError("a cluster is empty; use fewer clusters")
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -306,9 +301,9 @@ def craft_uc_official(train: ImageSet | np.ndarray, surrogate: Surrogate, p: int
     :func:`~ucs_lite.precision.uc_grad_scaler`)."""
     eps = check_eps(eps)
     if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
+        raise InputError(f"epochs must be >= 0, got {epochs}")
     if max_images is not None and max_images < 1:
-        raise ValueError(f"max_images must be a positive number of images or None, got {max_images}")
+        raise InputError(f"max_images must be a positive number of images or None, got {max_images}")
     images = train.images if isinstance(train, ImageSet) else train
     n = len(images)
     m = n if max_images is None else min(int(max_images), n)

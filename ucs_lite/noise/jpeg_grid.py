@@ -1,4 +1,5 @@
-"""Patterns built to survive the two cheapest countermeasures, JPEG and grayscale (issue 24).
+"""Patterns on JPEG's 8×8 grid, built to survive the two cheapest countermeasures, JPEG and grayscale (issue 24),
+and the block-DCT algebra they and the countermeasure study use (:data:`BANDS`, :func:`band_parts`).
 
 JPEG works on 8×8 blocks of luminance (Y) and subsampled chroma: at quality 10 it keeps each block's DC and a few
 of its lowest DCT coefficients and little else. Grayscale keeps luminance only. A pattern that (a) is achromatic
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
-           "jpeg_code_patterns", "jpeg_sign_patterns", "band_parts", "BANDS", "jpeg_tile_patterns", "gen_jpeg_patterns", "split_patterns", "JPEG_KEEP"]
+from ..errors import InputError
+
+__all__ = ["grid_shape", "achromatic", "dct_matrix", "zigzag_mask", "block_dct", "block_idct", "jpeg_lowpass", "fill_eps", "luma",
+           "jpeg_code_patterns", "jpeg_sign_patterns", "band_parts", "BANDS", "jpeg_tile_patterns", "JPEG_KEEP"]
 
 #: How many of each block's DCT coefficients (zigzag order: DC, (0,1), (1,0), (2,0), (1,1), (0,2), ...) a robust
 #: pattern uses. At quality 10 the luminance quantisation steps of the first six are 80, 55, 60, 70, 60, 50 (the
@@ -41,7 +44,7 @@ def _zigzag_order(n: int = 8) -> list[tuple[int, int]]:
 def zigzag_mask(keep: int, n: int = 8) -> np.ndarray:
     """Boolean n×n mask of the first ``keep`` coefficients in JPEG's zigzag order (1 ≤ keep ≤ n²)."""
     if not 1 <= keep <= n * n:
-        raise ValueError(f"keep must be in 1..{n * n}, got {keep}")
+        raise InputError(f"keep must be in 1..{n * n}, got {keep}")
     m = np.zeros((n, n), bool)
     for u, v in _zigzag_order(n)[:keep]:
         m[u, v] = True
@@ -91,11 +94,11 @@ def luma(delta: np.ndarray) -> np.ndarray:
     return np.tensordot(_LUMA, np.asarray(delta, np.float32), axes=([0], [1]))
 
 
-def _grid(size: tuple[int, int], n: int = 8) -> tuple[int, int]:
+def grid_shape(size: tuple[int, int], n: int = 8) -> tuple[int, int]:
     return (-(-size[0] // n) * n, -(-size[1] // n) * n)
 
 
-def _achromatic(y: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def achromatic(y: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """G×H'×W' -> G×3×H×W float32 (cropped to ``size`` at the bottom/right, the same value on every channel)."""
     y = y[:, : size[0], : size[1]].astype(np.float32)
     return np.repeat(y[:, None], 3, axis=1)
@@ -105,10 +108,10 @@ def jpeg_code_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
                        quantile: float = 0.95) -> np.ndarray:
     """One random achromatic code per group on JPEG's kept subspace: Gaussian coefficients on the first ``keep``
     zigzag DCT positions of every 8×8 block, back to pixels, scaled with :func:`fill_eps`. G×3×H×W within ±ε."""
-    h, w = _grid(size)
+    h, w = grid_shape(size)
     rng = np.random.default_rng(int(seed))
     coef = rng.standard_normal((groups, h // 8, w // 8, 8, 8)) * zigzag_mask(keep)
-    return _achromatic(fill_eps(block_idct(coef), eps, quantile), size)
+    return achromatic(fill_eps(block_idct(coef), eps, quantile), size)
 
 
 def _ac_mask(keep: int, mirror: bool = False) -> np.ndarray:
@@ -133,8 +136,8 @@ def jpeg_sign_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     """The sign of a random achromatic code on the lowest ``keep`` zigzag DCT coefficients of each 8×8 block
     *without* the DC (images carry most of their energy there): every pixel at ±ε, so the low-frequency part JPEG
     keeps is as large as the bound allows. G×3×H×W within ±ε."""
-    h, w = _grid(size)
-    return _achromatic(_ac_sign_code(groups, h // 8, w // 8, eps, seed, keep), size)
+    h, w = grid_shape(size)
+    return achromatic(_ac_sign_code(groups, h // 8, w // 8, eps, seed, keep), size)
 
 
 def shift_similarity(tiles: np.ndarray, others: np.ndarray | None = None) -> np.ndarray:
@@ -171,39 +174,14 @@ def jpeg_tile_patterns(groups: int, size: tuple[int, int], eps: float, seed: int
     frequency, so the tile is its own left-right mirror image and a flipped training image (the attacker's other
     augmentation) carries the same texture. With ``distinct`` = C > ``groups`` the tiles are chosen from C random
     candidates to be far apart up to a shift (:func:`_distinct`). G×3×H×W within ±ε."""
-    h, w = _grid(size)
+    h, w = grid_shape(size)
     if distinct:
         if distinct < groups:
-            raise ValueError(f"distinct needs at least as many candidates as groups ({groups}), got {distinct}")
+            raise InputError(f"distinct needs at least as many candidates as groups ({groups}), got {distinct}")
         tile = _distinct(_ac_sign_code(distinct, 1, 1, eps, seed, keep, mirror), groups)
     else:
         tile = _ac_sign_code(groups, 1, 1, eps, seed, keep, mirror)  # G×8×8
-    return _achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
-
-
-def gen_jpeg_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, keep: int = JPEG_KEEP,
-                      quantile: float = 0.95) -> np.ndarray:
-    """The untrained-generator pattern of each group (:func:`ucs_lite.noise.patterns.generator_patterns`, what
-    ``gen-cluster`` adds) reduced to what JPEG-10 and grayscale keep: its luminance, projected onto the first
-    ``keep`` zigzag DCT coefficients of each 8×8 block, rescaled with :func:`fill_eps`. G×3×H×W within ±ε."""
-    from .patterns import generator_patterns
-
-    h, w = _grid(size)
-    y = luma(generator_patterns(groups, (h, w), eps, seed))
-    return _achromatic(fill_eps(jpeg_lowpass(y, keep), eps, quantile), size)
-
-
-def split_patterns(groups: int, size: tuple[int, int], eps: float, seed: int, share: float = 0.5,
-                   keep: int = JPEG_KEEP) -> np.ndarray:
-    """A split budget: ``share``·ε of a JPEG-robust code (:func:`jpeg_code_patterns`, seed + 1) plus
-    (1 − share)·ε of the generator pattern, so each countermeasure removes only one part. G×3×H×W within ±ε."""
-    from .patterns import generator_patterns
-
-    if not 0 < share < 1:
-        raise ValueError(f"share must be in (0, 1), got {share}")
-    robust = jpeg_code_patterns(groups, size, share * eps, seed + 1, keep)
-    gen = generator_patterns(groups, tuple(size), eps, seed) * (1 - share)
-    return np.clip(robust + gen, -eps, eps).astype(np.float32)
+    return achromatic(np.tile(tile, (1, h // 8, w // 8)), size)
 
 
 #: the four orthogonal parts :func:`band_parts` splits a δ into (JPEG's 8×8 grid, zigzag order)
