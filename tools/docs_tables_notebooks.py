@@ -145,3 +145,11 @@ _register_numbers()
 _register_claims()
 _register_clusterings()
 _register_times()
+
+
+@value("granularity.class.removed-range", "granularity.json",
+       rows="class@fine / class@coarse / class@regroup:20:0 (not summed) → every view, seed 0: removed_peak min–max")
+def _class_removed_range(r: Results) -> str:
+    rows = [x for x in r.json("granularity.json")["attacks"] if x["noise"].startswith("class@") and "sum" not in x["noise"]
+            and x.get("seed", 0) == 0 and x.get("removed_peak") is not None]
+    return _rng([x["removed_peak"] for x in rows], lambda v: f"{v:.2f}")
