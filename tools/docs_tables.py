@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import importlib
+import importlib.util
 import json
 import math
 import re
@@ -246,12 +246,16 @@ def minmax(xs: list[float]) -> tuple[float, float]:
 
 
 def load_plugins(here: Path = Path(__file__).resolve().parent) -> None:
-    """Import every ``tools/docs_tables_*.py`` so that it can register its own blocks."""
-    if str(here) not in sys.path:
-        sys.path.insert(0, str(here))
+    """Import every ``tools/docs_tables_*.py`` (by its path, once) so that it can register its own blocks; its
+    ``from docs_tables import …`` finds this module in ``sys.modules`` (no path manipulation)."""
     sys.modules.setdefault("docs_tables", sys.modules[__name__])
     for path in sorted(here.glob("docs_tables_*.py")):
-        importlib.import_module(path.stem)
+        if path.stem in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
 
 
 def doc_files(root: Path) -> list[Path]:
