@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import RESULTS, cifar10_base, write_result
+from benchmarks.common import RESULTS as STORED  # the stored results (RESULTS may be a worker's folder)
 from ucs_lite import cache
 from ucs_lite.attack import AttackConfig
 from ucs_lite.cluster import cluster_metrics, extract_features, fit_clusters
@@ -67,13 +68,32 @@ CANDIDATES: dict[str, Construction] = {
 
 #: Protection of some candidates measured earlier under the full protocol of docs/results.md (all 10k training
 #: images, K-means clusters p = 10 on EfficientNet-Lite0 features, a random pattern per cluster, small-CNN,
-#: fine labels, attacker seed 0; clean 0.673): benchmarks/results/explore.json and robust.json.
-PRIOR_10K = {
-    "paper (old default): rgb 8 cells ε16": {"peak": 0.415, "final": 0.4005, "source": "explore.json"},
-    "luma 8 cells ε16": {"peak": 0.586, "final": 0.586, "source": "robust.json"},
-    "strong: luma 16 cells ε16": {"peak": 0.453, "final": 0.4305, "source": "robust.json"},
-    "rgb 8 cells ε8": {"peak": 0.6505, "final": 0.65, "source": "explore.json"},
+#: fine labels, attacker seed 0): benchmarks/results/explore.json and robust.json.
+#: candidate -> (result file, the key that names its options, the options, ε·255 or None): where its 10k point is
+PRIOR_10K_SOURCES = {
+    "paper (old default): rgb 8 cells ε16": ("explore.json", "built_from", '{"form": "lowfreq"}', 16),
+    "luma 8 cells ε16": ("robust.json", "options", '{"gray": true, "lowfreq_res": 8}', None),
+    "strong: luma 16 cells ε16": ("robust.json", "options", '{"gray": true, "lowfreq_res": 16}', None),
+    "rgb 8 cells ε8": ("explore.json", "built_from", '{"form": "lowfreq"}', 8),
 }
+
+
+def prior_10k(name: str) -> dict | None:
+    """``{"peak", "final", "source"}`` of a candidate measured earlier under the 10k protocol, read from its stored
+    result (:data:`PRIOR_10K_SOURCES`); None for the others."""
+    if name not in PRIOR_10K_SOURCES:
+        return None
+    file, key, opt, eps = PRIOR_10K_SOURCES[name]
+    rows = json.loads((STORED / file).read_text())["rows"]
+    hit = next(x for x in rows if x["method"] == "random-cluster" and x[key] == opt
+               and x.get("defense", "none") == "none" and (eps is None or x.get("eps255") == eps))
+    return {"peak": hit["peak"], "final": hit["final"], "source": file}
+
+
+def clean_10k_peak() -> float:
+    """The clean attacker's peak on all 10k images, fine labels, seed 0 (``table.json``, study.py's table stage)."""
+    rows = json.loads((STORED / "table.json").read_text())["rows"]
+    return next(r["peak"] for r in rows if r["method"] == "clean" and r["labels"] == "fine")
 
 
 def photo_visibility(c: Construction, seed: int = 0) -> dict:
@@ -154,7 +174,7 @@ def write(out: dict) -> list[str]:
             continue
         m, p = r["visibility"]["mean"], r.get("protection")
         prot = (f"{p['worst_peak']:.3f} | {p['worst_final']:.3f} | {len(p['runs'])}" if p else "— | — | 0")
-        pr = PRIOR_10K.get(r["name"])
+        pr = prior_10k(r["name"])
         prior = f"{pr['peak']:.3f} / {pr['final']:.3f}" if pr else "—"
         lines.append(f"| {r['name']} | {m['de2000_mean']:.2f} / {r['visibility']['worst_de2000_mean']:.2f} | "
                      f"{m['de2000_p95']:.2f} | {m['de2000_share_jnd']:.2f} | {m['psnr']:.1f} | {m['ssim']:.3f} | "
@@ -166,8 +186,8 @@ def write(out: dict) -> list[str]:
     if ref:
         peaks = ", ".join(f"{r['peak']:.3f}" for r in ref["runs"])
         lines.append(f"\n10k reference, default strength `{DEFAULT_STRENGTH}`: peaks {peaks} "
-                     f"(worst {ref['worst_peak']:.3f}), finals worst {ref['worst_final']:.3f}; clean 10k peak 0.673 "
-                     "(docs/results.md).")
+                     f"(worst {ref['worst_peak']:.3f}), finals worst {ref['worst_final']:.3f}; clean 10k peak "
+                     f"{clean_10k_peak():.3f} (table.json).")
     return lines
 
 
