@@ -319,3 +319,54 @@ def test_accuracy_bars_from_compare_table():
         for m, a in (("clean", 0.5), ("uc", 0.3)) for v, c in (("fine", 0.1), ("coarse", 0.6)) for s in (0, 1)])
     fig = viz.accuracy_bars(df)
     assert len(fig.data) == 4  # final + peak for two facets
+
+
+def test_notebooks_outside_a_checkout_come_from_the_package(tmp_path, monkeypatch):
+    """Without a checkout's notebooks/ the runner uses the copies a wheel carries (ucs_lite/lessons_src/, put
+    there by setup.py's build_py); a folder without notebooks is one clear error."""
+    from ucs_lite.notebooks import runner
+
+    packaged = tmp_path / "lessons_src"
+    packaged.mkdir()
+    _write_nb(packaged / "02_clip_clustering.ipynb", [("p = 10", ["parameters"])])
+    monkeypatch.setattr(runner, "CHECKOUT_NOTEBOOKS", tmp_path / "no-checkout" / "notebooks")
+    monkeypatch.setattr(runner, "PACKAGED_NOTEBOOKS", packaged)
+    assert runner.default_notebook_dir() == packaged
+    assert [p.stem for p in nbmod.find_notebooks(["02"])] == ["02_clip_clustering"]
+    with pytest.raises(FileNotFoundError, match="no notebooks .* --notebook-dir"):
+        nbmod.find_notebooks(None, tmp_path / "empty")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    deps = pyproject.split("dependencies = [")[1].split("]")[0]
+    assert all(f'"{d}' in deps for d in ("papermill", "ipykernel", "nbformat")), "the wheel alone must run notebooks"
+    assert '"lessons_src/*.ipynb"' in pyproject and "lessons_src" in (ROOT / "setup.py").read_text()
+    assert "include notebooks/*.ipynb" in (ROOT / "MANIFEST.in").read_text()
+
+
+def test_an_uninspectable_notebook_fails_with_its_name_and_reason(tmp_path):
+    """papermill's inspect error is no longer swallowed into {} (which passed every parameter): the notebook is
+    recorded as failed, naming it and why, and the others still run."""
+    d = tmp_path / "nbs"
+    d.mkdir()
+    (d / "00_broken_json.ipynb").write_text("{ this is not a notebook")
+    _write_nb(d / "01_fine.ipynb", [("epochs = 5", ["parameters"]), ("x = epochs", None)])
+    with pytest.raises(nbmod.NotebookInspectError, match="00_broken_json.ipynb"):
+        nbmod.declared_parameters(d / "00_broken_json.ipynb")
+    s = nbmod.run_notebooks(None, params={"epochs": 1}, out_root=tmp_path / "runs", notebook_dir=d, progress=False)
+    by = {r["name"]: r for r in s["notebooks"]}
+    assert not by["00_broken_json"]["ok"] and "could not inspect the parameters of notebook 00_broken_json" in \
+        by["00_broken_json"]["error"] and by["00_broken_json"]["params"] == {}
+    assert by["01_fine"]["ok"] and by["01_fine"]["params"] == {"epochs": 1}
+
+
+def test_cli_notebooks_takes_a_notebook_dir(tmp_path, monkeypatch, capsys):
+    from ucs_lite.cli import main
+
+    d = tmp_path / "nbs"
+    d.mkdir()
+    _write_nb(d / "00_tiny.ipynb", [("epochs = 5", ["parameters"]),
+                                    ("from ucs_lite.notebooks import record\nrecord('e', epochs)", None)])
+    assert main(["notebooks", "00", "-p", "epochs", "2", "--notebook-dir", str(d),
+                 "--out-root", str(tmp_path / "runs")]) == 0
+    assert json.loads(capsys.readouterr().out)["notebooks"][0]["numbers"] == {"e": 2}
+    assert main(["notebooks", "--notebook-dir", str(tmp_path / "nothing-here")]) == 2
+    assert "no notebooks" in capsys.readouterr().err

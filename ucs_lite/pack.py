@@ -39,7 +39,8 @@ PACK_VERSION = 1
 try:
     from .errors import UcsError as _UserError
 except ImportError:  # a ucs_lite without the UcsError family: the CLI prints a ValueError as one line too
-    _UserError = Exception
+    class _UserError(Exception):
+        """Stand-in for ``ucs_lite.errors.UcsError``."""
 
 
 class PackError(_UserError, ValueError):

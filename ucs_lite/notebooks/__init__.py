@@ -29,7 +29,7 @@ _EXPORTS = {
     "claims": ("one_of", "MEASURED_SEEDS", "STRICT_ENV", "measured_setup", "claims_apply", "checks_mode", "finish",
                "Claims", "CheckRow", "checks_rows", "checks_table", "clear_checks"),
     "records": ("RECORD_ENV", "record", "recorded", "clear_records"),
-    "runner": ("NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError",
+    "runner": ("NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "NotebookNotFound",
                "default_notebook_dir", "find_notebooks", "declared_parameters", "keep_static_views",
                "run_notebooks"),
     "provenance_line": ("loaded_from",),

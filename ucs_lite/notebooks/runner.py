@@ -13,7 +13,7 @@ from pathlib import Path
 from ..profiles import PROFILES
 from .records import RECORD_ENV
 
-__all__ = ["NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "default_notebook_dir",
+__all__ = ["NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "NotebookNotFound", "default_notebook_dir",
            "find_notebooks", "declared_parameters", "keep_static_views", "run_notebooks"]
 
 _PKG = Path(__file__).resolve().parent.parent
@@ -23,8 +23,19 @@ CHECKOUT_NOTEBOOKS = _PKG.parent / "notebooks"
 PACKAGED_NOTEBOOKS = _PKG / "lessons_src"
 
 
-class NotebookInspectError(ValueError):
+try:
+    from ..errors import UcsError as _UserError
+except ImportError:  # a ucs_lite without the UcsError family
+    class _UserError(Exception):
+        """Stand-in for ``ucs_lite.errors.UcsError``."""
+
+
+class NotebookInspectError(_UserError, ValueError):
     """papermill could not read a notebook's parameters cell (the message names the notebook and why)."""
+
+
+class NotebookNotFound(_UserError, FileNotFoundError):
+    """No notebook of that name, or no notebooks in the folder (the message names the folder and the fix)."""
 
 
 def default_notebook_dir() -> Path:
@@ -45,7 +56,7 @@ def find_notebooks(names=None, notebook_dir: str | os.PathLike | None = None) ->
     folder = Path(notebook_dir) if notebook_dir else default_notebook_dir()
     available = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
     if not available:
-        raise FileNotFoundError(f"no notebooks (*.ipynb) in {folder}: pass --notebook-dir (notebook_dir=) with the "
+        raise NotebookNotFound(f"no notebooks (*.ipynb) in {folder}: pass --notebook-dir (notebook_dir=) with the "
                                 "folder of the ucs_lite notebooks")
     if not names:
         return available
@@ -55,7 +66,7 @@ def find_notebooks(names=None, notebook_dir: str | os.PathLike | None = None) ->
         exact = [p for p in available if p.stem == n]
         hits = exact or [p for p in available if p.stem.startswith(n)]
         if len(hits) != 1:
-            raise FileNotFoundError(f"notebook {n!r}: {'no match' if not hits else 'ambiguous'} in {folder} "
+            raise NotebookNotFound(f"notebook {n!r}: {'no match' if not hits else 'ambiguous'} in {folder} "
                                     f"(have {', '.join(p.stem for p in available)})")
         out.append(hits[0])
     return out
