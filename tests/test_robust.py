@@ -100,9 +100,11 @@ def test_countermeasure_note_is_measured_on_the_output():
     pixel = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="pixel"))
     code = _protect(x, random_patterns(1, (32, 32), EPS, 0, form="jpeg-code"))
     weak, strong = countermeasure_note(x, pixel, "random-cluster"), countermeasure_note(x, code, "jpeg-cluster")
-    share = lambda text: int(text.split("JPEG quality 10 leaves ")[1].split("%")[0])  # noqa: E731
-    assert share(weak) < 50 < 80 < share(strong)
-    assert "--method eot-cluster" in weak and "jpeg-cluster" in weak and "built to survive" in strong
+    share = lambda text, what: int(text.split(what + " ")[1].split("%")[0])  # noqa: E731
+    assert share(weak, "JPEG quality 10") < 50 < 80 < share(strong, "JPEG quality 10")
+    assert weak.startswith("note: an ordinary upload (half size, then JPEG 75) leaves ")
+    assert 0 <= share(weak, "JPEG 75") <= 100 and "grayscale" in weak
+    assert "--method jpeg-cluster or eot-cluster" in weak and "built to survive" in strong
     assert "built to survive" in countermeasure_note(x, code, "eot-cluster")
 
 
@@ -119,7 +121,7 @@ def test_protect_cli_prints_the_note_and_jpeg_cluster_is_a_method(tmp_path, caps
     assert main(["protect", "--data", str(data), "--out", str(tmp_path / "o.npz"), "--method", "jpeg-cluster",
                  "--surrogate", "tiny", "--device", "cpu", "--clusters", "3"]) == 0
     err = capsys.readouterr().err
-    assert "JPEG quality 10 leaves" in err and "jpeg-cluster" in err
+    assert "an ordinary upload (half size, then JPEG 75) leaves" in err and "JPEG quality 10 " in err and "jpeg-cluster" in err
 
 
 def test_jpeg_sign_saturates_every_pixel_and_has_no_block_mean():

@@ -53,6 +53,7 @@ class MethodSpec:
         definition: bumped whenever what the defaults produce changes (cache keys hold it).
         folder: ``""`` when folder mode (``protect --input-dir``) crafts it, else why it cannot.
         crafted: its δ is optimised through the surrogate (forward + backward per step: the time model counts it).
+        robust_to: the countermeasures its noise is built to survive (what ``protect``'s note says).
     """
 
     name: str
@@ -64,6 +65,7 @@ class MethodSpec:
     definition: int = 1
     folder: str = "its noise takes no --strength shape"
     crafted: bool = False
+    robust_to: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
@@ -117,12 +119,12 @@ METHOD_TABLE: tuple[MethodSpec, ...] = (
                presets={"feature_mode": "standardize", "form": "generator"},
                summary="an untrained image generator's pattern per K-means cluster (no optimisation)"),
     MethodSpec("jpeg-cluster", "ucs_lite.noise.patterns:craft_random_cluster", "clusters", definition=2,
-               folder=_JPEG_GRID, presets={"feature_mode": "standardize", "form": "jpeg-mirror-distinct"},
+               folder=_JPEG_GRID, robust_to=("jpeg:10", "grayscale"), presets={"feature_mode": "standardize", "form": "jpeg-mirror-distinct"},
                summary="one achromatic 8×8 tile per cluster on JPEG's grid, made of the DCT waves JPEG 10 keeps"),
     # 20 rounds, never stopped early (stop_acc above 1): the 10-round crafting that stopped at 99 % fit was much
     # weaker on CIFAR-100 dev with no countermeasure, at about the same worst case (em-cluster-eot vs -long)
     MethodSpec("eot-cluster", "ucs_lite.noise.em:craft_em", "clusters+images", folder=_JPEG_GRID,
-               fixed={"mode": "class"},
+               fixed={"mode": "class"}, robust_to=("jpeg:10", "grayscale"),
                presets={"feature_mode": "standardize", "through": EOT_THROUGH, "rounds": 20, "pgd_steps": 1,
                         "stop_acc": 1.01},
                summary="error-minimising noise per cluster, crafted through a differentiable JPEG 10 and grayscale"),

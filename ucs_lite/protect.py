@@ -16,7 +16,7 @@ from .data import (IMAGE_SUFFIXES, Bundle, DataError, ImageSet, SkippedInput, Uc
                    resize_uint8)
 from .files import atomic_write_bytes, png_bytes
 from .metrics import check_linf, psnr, ssim, visibility
-from .methods import FOLDER_METHODS, RUN_OPTIONS, method_spec
+from .methods import FOLDER_METHODS, METHOD_TABLE, RUN_OPTIONS, method_spec
 from .noise import DEFAULT_METHOD, Perturbation, apply, craft, needs_labels
 from .errors import OptionError
 from .noise.base import check_eps
@@ -347,17 +347,26 @@ def worst_visibility(quality: dict[str, dict]) -> dict:
             **{k: max(v[k] for v in vals) for k in ("de2000_mean", "de2000_p95", "de2000_share_jnd")}}
 
 
+#: What :func:`countermeasure_note` measures: an ordinary photo upload (half size, then JPEG 75), JPEG 75 alone, and
+#: the two cheapest deliberate countermeasures (JPEG 10, grayscale).
+NOTE_COUNTERMEASURES = {"down:0.5+jpeg:75": "an ordinary upload (half size, then JPEG 75)", "jpeg:75": "JPEG 75",
+                        "jpeg:10": "JPEG quality 10", "grayscale": "grayscale"}
+
+
 def countermeasure_note(clean: np.ndarray, protected: np.ndarray, method: str, n: int = 200) -> str:
-    """One line on what the two cheapest countermeasures do to this output: the share of δ that JPEG quality 10
-    and grayscale leave in place (:func:`ucs_lite.defenses.noise_survival`, measured now on the first ``n`` of the
-    uint8 N×H×W×3 ``clean`` / ``protected`` training images), and which methods are built to survive both."""
+    """One line on what re-encoding does to this output: the share of δ (:func:`ucs_lite.defenses.noise_survival`,
+    measured now on the first ``n`` of the uint8 N×H×W×3 ``clean`` / ``protected`` training images) that an ordinary
+    upload, JPEG 75, JPEG 10 and grayscale (:data:`NOTE_COUNTERMEASURES`) leave in place, and which methods are
+    built to survive the deliberate ones (the method table's ``robust_to``)."""
     from .defenses import noise_survival
 
-    keep = {spec: noise_survival(clean[:n], protected[:n], spec) for spec in ("jpeg:10", "grayscale")}
-    text = (f"note: JPEG quality 10 leaves {keep['jpeg:10']:.0%} of this {method} noise in the images and grayscale "
-            f"{keep['grayscale']:.0%}")
-    if method in ("jpeg-cluster", "eot-cluster"):
-        return text + " (built to survive both; how much that protects: docs/countermeasures.md)"
-    return text + ("; an attacker who re-encodes the images removes the rest. --method eot-cluster (crafted through "
-                   "JPEG and grayscale) or jpeg-cluster keep more of their noise through both (what each protects: "
-                   "docs/countermeasures.md)")
+    keep = {spec: noise_survival(clean[:n], protected[:n], spec) for spec in NOTE_COUNTERMEASURES}
+    first, *rest = NOTE_COUNTERMEASURES
+    text = (f"note: {NOTE_COUNTERMEASURES[first]} leaves {keep[first]:.0%} of this {method} noise in the images; "
+            + ", ".join(f"{NOTE_COUNTERMEASURES[s]} {keep[s]:.0%}" for s in rest))
+    robust = [m.name for m in METHOD_TABLE if m.robust_to]
+    if method_spec(method).robust_to:
+        return text + (f" (built to survive {' and '.join(method_spec(method).robust_to)}; how much that protects: "
+                       "docs/countermeasures.md)")
+    return text + (f"; an attacker who re-encodes the images removes the rest. --method {' or '.join(robust)} keep "
+                   "more of their noise through JPEG and grayscale (what each protects: docs/countermeasures.md)")
