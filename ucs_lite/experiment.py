@@ -63,7 +63,7 @@ def compare(bundle: Bundle, methods: list[str], views: list[str], epochs: int = 
                 for seed in seeds:
                     cfg = AttackConfig(model=model, epochs=epochs, seed=seed, defense=defense, device=device)
                     r = cache.evaluate(b, view, cfg, progress=progress, refresh=refresh)
-                    rows.append({"method": m, "built_from": lab or ("fine" if needs_labels(m) else "—"),
+                    rows.append({"method": m, "built_from": lab or ("fine" if m != "clean" and needs_labels(m) else "—"),
                                  "labels": r["labels"], "defense": defense, "seed": seed, "n_classes": r["n_classes"],
                                  "chance": r["chance"], "test_acc_final": r["test_acc_final"],
                                  "test_acc_peak": r["test_acc_peak"], "test_acc_valsel": r["test_acc_valsel"],
