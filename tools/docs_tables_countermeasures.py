@@ -132,7 +132,7 @@ def _countermeasures_visibility(r: Results) -> str:
                       f2(x["de2000_share_jnd"])] for x in rows])
 
 
-#: short names of ucs_lite.noise.robust.BANDS for the inline keys (the bands themselves are read from the rows)
+#: short names of ucs_lite.noise.jpeg_grid.BANDS for the inline keys (the bands themselves are read from the rows)
 BAND_TAGS = {"luma DC": "dc", "luma AC 1-5": "low", "luma AC 6-63": "high", "chroma": "chroma"}
 
 

@@ -21,6 +21,7 @@ __all__ = [
 
 # the record store moved to ucs_lite.notebooks.records; re-exported so ``viz.record(...)`` keeps working
 from .notebooks.records import RECORD_ENV, record, recorded  # noqa: E402
+from .errors import InputError
 
 
 # ---------------------------------------------------------------- figures that survive the kernel
@@ -154,7 +155,7 @@ def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0, max_poi
 
         f = PCA(n_components=min(50, f.shape[1], len(f)), random_state=seed).fit_transform(f)
         return TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, (len(f) - 1) / 3)).fit_transform(f)
-    raise ValueError(f"unknown projection {method!r}: pca or tsne")
+    raise InputError(f"unknown projection {method!r}: pca or tsne")
 
 
 def projection_scatter(coords: np.ndarray, color: Sequence, symbol: Sequence | None = None,
