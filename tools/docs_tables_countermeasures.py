@@ -7,8 +7,18 @@ from __future__ import annotations
 from docs_tables import Results, block, f2, f3, md_table, value
 
 SRC = "countermeasures.json"
-#: display order of the countermeasures; the last three are reported only
-DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10", "blur:1", "jpeg:30", "strong-aug")
+#: display order of the countermeasures; after the first four, reported only (issue 36 adds what an upload does)
+DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10", "jpeg:75", "down:0.5+jpeg:75", "jpeg:90", "jpeg:50",
+            "blur:1", "jpeg:30", "strong-aug")
+#: issue 36: an attacker's best move among these decides the default (the worst case over them, three views)
+DEFAULT_RULE = ("none", "jpeg:75", "jpeg:10", "grayscale")
+#: issue 36's table: the countermeasures an ordinary upload and a deliberate attacker apply
+UPLOAD_TABLE = ("none", "jpeg:75", "down:0.5+jpeg:75", "jpeg:10", "grayscale")
+#: the candidates for protect's default (the study construction behind each method)
+CANDIDATES = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot-long")
+#: issue 36's screens of label-free forms of the robust literature's constructions (CIFAR-10 fine, attacker seed 0)
+SCREENS = ("conv-cluster", "conv-cluster2", "offset-cluster", "offset-eot", "offset-eot-q")
+SCREEN_DEFENSES = ("none", "jpeg:10", "grayscale", "jpeg:75")
 #: the issue's criterion: the worst case over these
 WORST_OF = ("none", "jpeg:10", "grayscale")
 
@@ -120,8 +130,9 @@ def _countermeasures_removed(r: Results) -> str:
 @block("countermeasures-survival", SRC, rows="`survival`: mean over 300 training images, no training")
 def _countermeasures_survival(r: Results) -> str:
     rows = r.json(SRC)["survival"]
-    ds = [k for k in rows[0] if k not in ("data", "noise")]
-    return md_table(["data", "construction", *ds], [[x["data"], x["noise"], *[f2(x[d]) for d in ds]] for x in rows])
+    ds = list(dict.fromkeys(k for x in rows for k in x if k not in ("data", "noise")))
+    return md_table(["data", "construction", *ds], [[x["data"], x["noise"], *[f2(x.get(d)) for d in ds]] for x in rows]) + (
+        "\n\n— : not measured for that construction (the upload columns were added in issue 36).")
 
 
 @block("countermeasures-visibility", SRC, rows="`visibility`: first 200 training images, mean per image")
@@ -204,6 +215,90 @@ def _over_views(r: Results, noise: str, defense: str | None) -> tuple[float, tup
     return value_, where, seeds
 
 
+def _worst_cell(r: Results, data: str, view: str, noise: str, defense: str) -> dict | None:
+    """The ``summary["worst"]`` entry of (data, view, noise, defense), or None when not run."""
+    hits = [w for w in _summary(r)["worst"] if (w["data"], w["view"], w["noise"], w["defense"]) == (data, view, noise,
+                                                                                                      defense)]
+    return hits[0] if hits else None
+
+
+def default_rule(r: Results) -> dict[str, dict]:
+    """Issue 36's rule for ``protect``'s default: for each candidate, the smallest worst-of-seeds ``removed`` over
+    :data:`HEADLINE_VIEWS` × :data:`DEFAULT_RULE`, with the fewest attacker seeds behind any cell (``value`` None
+    while a cell is missing). The default is the candidate with the largest value."""
+    out = {}
+    for n in CANDIDATES:
+        cells = [_worst_cell(r, data, view, n, d) for data, view in HEADLINE_VIEWS for d in DEFAULT_RULE]
+        out[n] = {"value": None if not all(cells) else min(c["worst_removed_peak"] for c in cells),
+                  "seeds": min((len(c["seeds"]) for c in cells if c), default=0),
+                  "missing": sum(c is None for c in cells)}
+    return out
+
+
+@block("countermeasures-upload", SRC, rows="`summary`: removed (peak), worst over the attacker seeds listed; "
+       "`survival`: share of δ kept, 300 training images")
+def _countermeasures_upload(r: Results) -> str:
+    """Issue 36's table: per view and candidate, worst-of-seeds ``removed`` under :data:`UPLOAD_TABLE`, the worst
+    over :data:`DEFAULT_RULE`, and the share of δ that JPEG 75 and an upload keep (no training)."""
+    s = _summary(r)
+    surv = {(x["data"], x["noise"]): x for x in r.json(SRC)["survival"]}
+    rows = []
+    for data, view in HEADLINE_VIEWS:
+        rows.append([f"*{_view_name(s, data, view)}: clean attacker, peak (mean)*",
+                     *[next((f3(c["peak"]) for c in s["clean"] if (c["data"], c["view"], c["defense"]) == (data, view, d)),
+                            "—") for d in UPLOAD_TABLE], "", "", ""])
+        for n in CANDIDATES:
+            got = {d: _worst_cell(r, data, view, n, d) for d in UPLOAD_TABLE}
+            sv = surv.get((data, n), {})
+            rows.append([_name(n), *[_cell(got[d]) for d in UPLOAD_TABLE],
+                         f2(_worst_of(_worst_cell(r, data, view, n, d) for d in DEFAULT_RULE)),
+                         f2(sv.get("jpeg:75")), f2(sv.get("down:0.5+jpeg:75"))])
+    return md_table(["view / construction", *UPLOAD_TABLE, "worst of none / jpeg:75 / jpeg:10 / grayscale",
+                     "δ kept: JPEG 75", "δ kept: upload"], rows) + (
+        "\n\n(n): the number of attacker seeds the cell is the worst of; — not run yet. Upload: half size, then JPEG 75 "
+        "(`down:0.5+jpeg:75`), scaled back to 32 px for training. δ kept: the survival share on the same data set's "
+        "first 300 training images (one row per data set, so both CIFAR-100 views show the same share).")
+
+
+@block("countermeasures-default-rule", SRC, rows="`summary`: removed (peak), worst over seeds, views and none / "
+       "jpeg:75 / jpeg:10 / grayscale")
+def _countermeasures_default_rule(r: Results) -> str:
+    """One row per candidate: :func:`default_rule`'s value, the fewest seeds behind it, the cells still missing."""
+    rule = default_rule(r)
+    return md_table(["construction", "worst over the three views and none / JPEG 75 / JPEG 10 / grayscale",
+                     "fewest attacker seeds behind a cell", "cells not run yet"],
+                    [[_name(n), f2(v["value"]), str(v["seeds"]), str(v["missing"])] for n, v in rule.items()])
+
+
+@block("countermeasures-screens", SRC, rows="`runs`: removed (peak) at attacker seed 0 against the clean run of the "
+       "same countermeasure; `survival`: share of δ kept, 300 training images")
+def _countermeasures_screens(r: Results) -> str:
+    """Issue 36's screens on CIFAR-10 fine, attacker seed 0: each new family's ``removed`` under
+    :data:`SCREEN_DEFENSES` beside the two robust methods', and the share of δ each countermeasure keeps."""
+    surv = {x["noise"]: x for x in r.json(SRC)["survival"] if x["data"] == "c10"}
+    cells = {(w["noise"], w["defense"]): w for w in _summary(r)["worst"] if (w["data"], w["view"]) == ("c10", "fine")}
+
+    def seed0(n: str, d: str) -> str:
+        c = cells.get((n, d))
+        if c is None or 0 not in c["seeds"]:
+            return "—"
+        run = _run(r, "c10", "fine", n, d)
+        clean = _run(r, "c10", "fine", "clean", d)
+        return f2((clean["peak"] - run["peak"]) / (clean["peak"] - run["chance"]))
+
+    rows = []
+    for n in (*SCREENS, "em-cluster-eot-long", "jpeg-mirror-distinct"):
+        got = [seed0(n, d) for d in SCREEN_DEFENSES]
+        if n in SCREENS and all(g == "—" for g in got):
+            continue
+        worst = [float(g) for g in got[:3] if g != "—"]
+        sv = surv.get(n, {})
+        rows.append([_name(n), *got, f2(min(worst)) if len(worst) == 3 else "—",
+                     *[f2(sv.get(d)) for d in ("jpeg:10", "grayscale", "jpeg:75")]])
+    return md_table(["construction", *SCREEN_DEFENSES, "worst of none / jpeg:10 / grayscale",
+                     "δ kept: JPEG 10", "δ kept: grayscale", "δ kept: JPEG 75"], rows)
+
+
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
@@ -248,6 +343,9 @@ def _register() -> None:
             for stat in ("max", "mean"):
                 value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
                     lambda r, key=key, stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
+    for n in CANDIDATES:
+        value(f"cmd.{n}", SRC)(lambda r, n=n: f2(default_rule(r)[n]["value"]))
+        value(f"cmd.{n}.seeds", SRC)(lambda r, n=n: str(default_rule(r)[n]["seeds"]))
     for x in data.get("survival", []):
         key = (x["data"], x["noise"])
         for spec in (k for k in x if k not in ("data", "noise")):
