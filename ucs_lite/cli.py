@@ -232,6 +232,14 @@ def _protect_bundle(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_protect_stream(a: argparse.Namespace) -> int:
+    """``protect-stream``: :mod:`ucs_lite.stream` (streamed, resumable; ``--workers N`` starts N local processes
+    with torchrun; on a cluster, torchrun runs ``python -m ucs_lite.stream`` with the same flags)."""
+    from .stream import run_from_args
+
+    return run_from_args(a)
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .attack import AttackConfig, evaluate, resolve_view
     from .data import load
@@ -443,6 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "gives the same δ as an uninterrupted run")
     common(p)
     p.set_defaults(func=cmd_protect)
+
+    # ---- protect-stream (ucs_lite.stream, issue 37): a large folder, streamed, resumable, sharded over workers
+    from .stream import add_stream_arguments
+
+    p = sub.add_parser("protect-stream", help="protect a folder of any size: streamed, bounded memory, resumable "
+                                              "(rerun the command), --workers N local processes (torchrun)")
+    add_stream_arguments(p)
+    p.set_defaults(func=cmd_protect_stream)
+    # ---- end protect-stream
 
     p = sub.add_parser("evaluate", help="train an attacker on a (protected) bundle, report clean test accuracy")
     p.add_argument("--data", required=True)
