@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast notebooks book bench dist gpu-check results-docs check-docs clean
+.PHONY: install demo test test-fast test-browser notebooks book bench dist gpu-check results-docs check-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install            ## the label-agnostic story in ~5 min on 2 cores (cold 
 test: install            ## unit tests + the notebooks (nbval)
 	$(PY) -m pytest -q tests
 	UCS_LITE_STRICT=1 $(PY) -m pytest -q --nbval-lax notebooks/   # strict: a failed claim fails CI (students' runs only report it)
+
+test-browser: install    ## JupyterLab in headless Chromium: notebook 03 at a tiny size, drag the ε slider (apt-get install chromium)
+	$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install -q -e ".[browser]"
+	UCS_LITE_BROWSER=1 $(PY) -m pytest -q -rs -s tests/test_browser.py
 
 test-fast: install
 	$(PY) -m pytest -q tests -m "not slow"

@@ -1,5 +1,5 @@
 """Plotly figures and ipywidgets controls the notebooks use, plus :func:`record` (re-exported from
-:mod:`ucs_lite.notebooks.records`) for their headline numbers.
+:mod:`ucs_lite.records`) for their headline numbers.
 
 Every figure function returns a ``plotly.graph_objects.Figure`` (call ``.show()``; interactive in
 JupyterLab and Colab). Widgets are plain ``ipywidgets`` (sliders / dropdowns redrawing PNG ``Image``
@@ -19,8 +19,8 @@ __all__ = [
     "protect_with_eps", "eps_slider", "cluster_browser",
 ]
 
-# the record store moved to ucs_lite.notebooks.records; re-exported so ``viz.record(...)`` keeps working
-from .notebooks.records import RECORD_ENV, record, recorded  # noqa: E402
+# the record store lives in ucs_lite.records; re-exported so ``viz.record(...)`` keeps working
+from .records import RECORD_ENV, record, recorded  # noqa: E402
 from .errors import InputError
 
 

@@ -7,7 +7,8 @@ and what runs them (``ucs-lite notebooks`` / ``make notebooks``).
 * :mod:`.claims` — :class:`Claims`, :func:`measured_setup`, :func:`claims_apply`, :func:`finish` and the checks
   table (:func:`checks_table`). Student mode (the default) never raises on a claim; strict mode
   (``strict_checks=True`` or ``$UCS_LITE_STRICT=1``, what CI's nbval run sets) raises as before.
-* :mod:`.records` — :func:`record` / :func:`recorded`, the headline numbers a run collects.
+* :mod:`ucs_lite.records` (re-exported) — :func:`record` / :func:`recorded`, the headline numbers a run collects
+  (a low, torch-free layer, since :mod:`ucs_lite.viz` uses it too).
 * :mod:`.runner` — :func:`find_notebooks` (a checkout's ``notebooks/``, else the copies packaged in the wheel),
   :func:`run_notebooks` (papermill into ``runs/<timestamp>/`` + summary).
 * :func:`loaded_from` — the one line a notebook prints beside a number that came from a course pack or the cache.
@@ -23,16 +24,16 @@ import importlib
 from ..profiles import NOTEBOOKS, PROFILES
 
 _EXPORTS = {
-    "state": ("NotebookState", "STATE", "NOTEBOOK_ENV", "PACK_ENV", "pick_profile", "resolve", "setup",
+    ".state": ("NotebookState", "STATE", "NOTEBOOK_ENV", "PACK_ENV", "pick_profile", "resolve", "setup",
               "import_pack_once", "load_data", "get_surrogate", "random_cluster_purity", "stored_benchmark",
               "RESULTS_ASSETS", "CHECKOUT_RESULTS"),
-    "claims": ("one_of", "MEASURED_SEEDS", "STRICT_ENV", "measured_setup", "claims_apply", "checks_mode", "finish",
+    ".claims": ("one_of", "MEASURED_SEEDS", "STRICT_ENV", "measured_setup", "claims_apply", "checks_mode", "finish",
                "Claims", "CheckRow", "checks_rows", "checks_table", "clear_checks"),
-    "records": ("RECORD_ENV", "record", "recorded", "clear_records"),
-    "runner": ("NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "NotebookNotFound",
+    "..records": ("RECORD_ENV", "record", "recorded", "clear_records"),
+    ".runner": ("NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "NotebookNotFound",
                "default_notebook_dir", "find_notebooks", "declared_parameters", "keep_static_views",
                "run_notebooks"),
-    "provenance_line": ("loaded_from",),
+    ".provenance_line": ("loaded_from",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -41,12 +42,12 @@ __all__ = ["NOTEBOOKS", "PROFILES", *_WHERE]
 
 def __getattr__(name: str):
     """Load ``name`` from its submodule on first use (PEP 562)."""
-    if name in _EXPORTS:  # a submodule, e.g. ``nb.state``
+    if f".{name}" in _EXPORTS:  # a submodule, e.g. ``nb.state``
         return importlib.import_module(f".{name}", __name__)
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'ucs_lite.notebooks' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value
 

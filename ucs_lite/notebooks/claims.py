@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..profiles import PROFILES
-from .records import record, recorded
+from ..records import record, recorded
 from .state import NOTEBOOK_ENV, STATE
 
 __all__ = ["one_of", "MEASURED_SEEDS", "STRICT_ENV", "measured_setup", "claims_apply", "checks_mode", "finish",
@@ -146,7 +146,7 @@ def _why(cfg: dict | None, differ: list[str]) -> str:
 
 def finish(claims: "Claims", cfg: dict, measured: dict, strict: bool | None = None,
            numbers: dict | None = None) -> str:
-    """A notebook's last cell: record ``numbers`` (:func:`ucs_lite.notebooks.records.record`), decide whether the
+    """A notebook's last cell: record ``numbers`` (:func:`ucs_lite.records.record`), decide whether the
     claims are enforced (:func:`checks_mode`, :func:`claims_apply`), print why, record the runtime, then
     :meth:`Claims.report`. In student mode (the default) nothing raises; in strict mode a failed enforced claim
     raises ``AssertionError``. Returns the summary (e.g. ``"4/5 hold"``)."""
@@ -189,7 +189,7 @@ class Claims:
 
     :meth:`at_least` / :meth:`at_most` record each numeric claim's *margin* (how far the measured value is
     on the right side of its bound; negative = failed); :meth:`report` records them all as
-    ``claim_margins`` (see :func:`ucs_lite.notebooks.records.record`), which is how the smallest margins are
+    ``claim_margins`` (see :func:`ucs_lite.records.record`), which is how the smallest margins are
     collected.
     """
 

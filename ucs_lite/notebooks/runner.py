@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..profiles import PROFILES
-from .records import RECORD_ENV
+from ..records import RECORD_ENV
 
 __all__ = ["NOTEBOOK_DIR", "PACKAGED_NOTEBOOKS", "CHECKOUT_NOTEBOOKS", "NotebookInspectError", "NotebookNotFound", "default_notebook_dir",
            "find_notebooks", "declared_parameters", "keep_static_views", "run_notebooks"]

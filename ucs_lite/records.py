@@ -1,4 +1,5 @@
-"""The headline-number store of a notebook: :func:`record` keeps a value in this process and, where
+"""The headline-number store of a notebook (low in the layers, torch-free, so :mod:`ucs_lite.viz` and the lesson
+package :mod:`ucs_lite.notebooks` both use it): :func:`record` keeps a value in this process and, where
 ``$UCS_LITE_RECORD`` (or ``path``) names a JSON file, merges it into that file, which
 :func:`ucs_lite.notebooks.run_notebooks` collects into its summary. Torch-free.
 
@@ -39,7 +40,7 @@ def _jsonable(v: Any) -> Any:
 def _merge_into(target: Path, name: str, value: Any) -> None:
     """Merge ``{name: value}`` into the JSON object in ``target`` (written atomically; an unreadable file starts
     over from ``{}``)."""
-    from ..data import atomic_write_bytes
+    from .data import atomic_write_bytes
 
     data = {}
     if target.is_file():
