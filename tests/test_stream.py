@@ -188,3 +188,18 @@ def test_two_torchrun_workers_give_the_same_bytes(folder, baseline, tmp_path):
     assert summary["workers"] == 2 and summary["threads_per_worker"] >= 1
     assert (out / MANIFEST).read_bytes() == (baseline[0] / MANIFEST).read_bytes()
     assert file_digests(out) == file_digests(baseline[0])
+
+
+def test_uc_is_crafted_on_a_bounded_sample_of_each_cluster(folder, tmp_path, monkeypatch):
+    from ucs_lite.noise import Perturbation
+
+    monkeypatch.setenv("UCS_LITE_CACHE", str(tmp_path / "cache"))
+    cfg = StreamConfig(str(folder), str(tmp_path / "out"), method="uc", p=3, surrogate="tiny", chunk_size=16,
+                       batch_size=8, work_size=32, sample_per_cluster=5, options={"steps": 2, "batch_per_cluster": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = protect_stream(cfg, device="cpu", progress=False)
+    assert summary["written"] == N_IMAGES
+    pert = Perturbation.load(tmp_path / "out" / STATE_DIR / "delta.npz")
+    assert pert.meta["sample_per_cluster"] == [5, 5, 5] and pert.meta["craft"]["steps"] == 2
+    assert pert.delta.shape == (3, 3, 32, 32) and np.abs(pert.delta).max() <= pert.eps + 1e-6
