@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast test-browser notebooks book bench dist gpu-check results-docs check-docs clean
+.PHONY: install demo test test-fast test-browser notebooks lessons book bench dist gpu-check results-docs check-docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,7 +32,10 @@ test-fast: install
 notebooks: install       ## execute every notebook with papermill into runs/<timestamp>/ (ARGS="-p epochs 2")
 	$(VENV)/bin/ucs-lite notebooks $(ARGS)
 
-book: install            ## offline static site of the newest executed notebooks (make notebooks first) -> runs/book/index.html
+lessons: install         ## run the six notebooks (default profile) and ship executed copies + MANIFEST.json in lessons/ (tiny: ARGS="-p epochs 1 --out /tmp/l --allow-dirty 01")
+	$(PY) tools/ship_lessons.py $(ARGS)
+
+book: install            ## offline site of the shipped lessons/ (else the newest runs/), nothing executed -> runs/book/index.html
 	$(PY) -c "import myst_nb" 2>/dev/null || $(PY) -m pip install -q -e ".[book]"
 	$(PY) tools/build_book.py $(ARGS)
 
