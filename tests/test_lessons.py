@@ -53,9 +53,11 @@ def _widget_outputs() -> list:
     view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
     static = nbformat.v4.new_output("display_data", data={ship_lessons.WIDGET_MIME: view, "text/plain": "VBox()",
                                                           "text/html": "<div><b>ε = 16/255</b> static</div>"})
+    kept = nbformat.v4.new_output("display_data", data={  # as run_notebooks' keep_static_views leaves one
+        "text/html": "<div>p = 10<br><small>(static view of an interactive widget: run the notebook)</small></div>"})
     progress = nbformat.v4.new_output("display_data", data={ship_lessons.WIDGET_MIME: view,
                                                             "text/plain": "attack:   0%|   | 0/12"})
-    return [static, progress]
+    return [static, progress, kept]
 
 
 # ---------------------------------------------------------------- the shipped lessons themselves
@@ -121,9 +123,9 @@ def test_markdown_edits_and_cell_order_make_a_lesson_stale():
 def test_slim_outputs_keeps_plotly_json_and_static_views_only():
     ex = _executed(_notebook(), outputs=_figure_output() + _widget_outputs())
     counts = ship_lessons.slim_outputs(ex)
-    assert counts == {"figures": 1, "plotly_js_dropped": 1, "static_views": 1, "live_widgets_dropped": 1}
+    assert counts == {"figures": 1, "plotly_js_dropped": 1, "static_views": 2, "live_widgets_dropped": 1}
     outs = ex.cells[1].outputs
-    assert [sorted(o["data"]) for o in outs] == [[ship_lessons.PLOTLY_MIME], ["text/html", "text/plain"]]
+    assert [sorted(o["data"]) for o in outs] == [[ship_lessons.PLOTLY_MIME], ["text/html", "text/plain"], ["text/html"]]
     assert ship_lessons.lesson_problems("x", nbformat.writes(ex)) == []
 
 
@@ -200,7 +202,7 @@ def test_book_draws_lesson_figures_with_one_plotly_js(tmp_path):
     assert 'class="plotly-graph-div"' in page and "Plotly.newPlot" in page and "static</div>" in page
     assert "_static/plotly.min.js" in page and "plotly.js v" not in page  # the script is linked, not inlined
     assert "plotly.js v" in (tmp_path / "book" / "_static" / "plotly.min.js").read_text()
-    assert "TINY RUN" in index.read_text()
+    assert "tiny run" in index.read_text() and "made 01_lesson" in index.read_text()
 
 
 def test_book_falls_back_to_the_newest_run_and_says_so(tmp_path):

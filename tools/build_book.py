@@ -126,13 +126,15 @@ def _provenance(source: Path) -> list[str]:
                  "|---|---|---|---|---|---|"]
         for name, e in lessons.items():
             m = e.get("machine", {})
-            run = f"**{e['run']}**" if e.get("tiny") else e.get("run", "")
+            run = "**tiny run**" if e.get("tiny") else e.get("run", "")
             lines.append(f"| {name} | {run} | {e.get('commit', '')} | {e.get('date', '')} | "
                          f"{e.get('wall_seconds', 0):.0f} s | {m.get('cpu_count')} × {m.get('cpu_model')}, torch "
                          f"{m.get('torch')}, {m.get('threads')} threads |")
-        if any(e.get("tiny") for e in lessons.values()):
-            lines += ["", "**Some lessons here come from a tiny run (parameters overridden): their numbers are not "
-                          "the lessons' own.**"]
+        tiny = {name: e.get("params") for name, e in lessons.items() if e.get("tiny")}
+        if tiny:
+            lines += ["", "**A tiny run (parameters overridden) made "
+                      f"{', '.join(f'{n} (`{json.dumps(p)}`)' for n, p in tiny.items())}: their numbers are not the "
+                      "lessons' own.**"]
         return lines
     if (source / "summary.json").is_file():
         summary = json.loads((source / "summary.json").read_text())

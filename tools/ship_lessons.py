@@ -40,6 +40,8 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 #: Text found in plotly.js itself (its licence header, the loader plotly's ``notebook`` renderer inlines).
 PLOTLY_JS_MARKERS = ("* plotly.js v", "window.PlotlyConfig")
+#: The caption of a widget's static view (``ucs_lite.viz._with_static_view``), to count them.
+STATIC_VIEW_MARK = "static view of an interactive widget"
 #: The cell papermill adds when parameters are passed: not part of the notebook's own cells.
 INJECTED_TAG = "injected-parameters"
 
@@ -117,6 +119,8 @@ def _slim_output(out: dict, counts: dict) -> dict | None:
             return out
         counts["live_widgets_dropped"] += 1  # a progress bar: papermill saves no widget state, nothing to show
         return None
+    if STATIC_VIEW_MARK in _text(data.get("text/html", "")):  # already kept by run_notebooks' keep_static_views
+        counts["static_views"] += 1
     return out
 
 
@@ -179,6 +183,15 @@ def machine() -> dict:
             "python": platform.python_version(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
+def cache_state() -> dict:
+    """The result cache the run reads and writes (``$UCS_LITE_CACHE``, else ``~/.cache/ucs_lite``) and how many
+    entries it held before the run (0: every number was computed in this run)."""
+    from ucs_lite.cache import entries
+
+    where = os.environ.get("UCS_LITE_CACHE") or str(Path.home() / ".cache" / "ucs_lite")
+    return {"dir": where, "entries_at_start": len(entries())}
+
+
 def resolved_profile(params: dict) -> str:
     """The profile the notebooks resolve ``params`` to (``auto``: gpu-class on CUDA, else cpu-quick)."""
     from ucs_lite.notebooks import pick_profile
@@ -200,7 +213,7 @@ def lesson_entry(name: str, source: Path, nb: dict, record: dict, common: dict, 
 
 
 def write_lessons(summary: dict, out: Path, params: dict, commit: str, dirty: list[str], mach: dict,
-                  profile: str, notebook_dir: Path = NOTEBOOKS) -> dict:
+                  profile: str, notebook_dir: Path = NOTEBOOKS, cache: dict | None = None) -> dict:
     """Turn a :func:`run_notebooks` summary into lessons under ``out`` and update ``out/MANIFEST.json``.
 
     Every rule is checked before anything is written: a failed notebook, a lesson over :data:`MAX_BYTES` or one
@@ -215,6 +228,7 @@ def write_lessons(summary: dict, out: Path, params: dict, commit: str, dirty: li
     tiny = bool(params)
     common = {"commit": commit + ("-dirty" if dirty else ""), "dirty_files": dirty,
               "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": mach,
+              "cache": cache or {},
               "profile": profile, "tiny": tiny,
               "run": (f"TINY RUN (parameters {json.dumps(params)}): not the default-profile lessons" if tiny
                       else f"default profile ({profile})")}
@@ -266,11 +280,11 @@ def ship(names: list[str] | None, params: dict, out: Path, allow_dirty: bool = F
     if dirty and not allow_dirty:
         raise SystemExit(f"the git tree has {len(dirty)} changed tracked files ({', '.join(dirty[:4])}"
                          f"{', ...' if len(dirty) > 4 else ''}): commit first, or pass --allow-dirty to mark the lessons")
-    mach = machine()
+    mach, cache = machine(), cache_state()
     summary = run_notebooks(names, params=params, out_root=ROOT / "runs" / "ship", notebook_dir=notebook_dir,
                             timeout=timeout)
     mach["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    return write_lessons(summary, out, params, commit, dirty, mach, resolved_profile(params), notebook_dir)
+    return write_lessons(summary, out, params, commit, dirty, mach, resolved_profile(params), notebook_dir, cache)
 
 
 def main(argv: list[str] | None = None) -> None:
