@@ -349,3 +349,16 @@ def test_default_is_the_best_worst_case_stored():
         pytest.skip(f"the default rule's table is incomplete (cells not run yet: {missing})")
     best = max(rule, key=lambda n: rule[n]["value"])
     assert DEFAULT_METHOD == mod.METHOD_OF[best], (rule, DEFAULT_METHOD)
+
+
+def test_em_crafting_records_its_precision_and_runs_float32_on_cpu():
+    """craft_em goes through ucs_lite.precision (autocast + scaler on CUDA); on a CPU both are no-ops, so the δ is
+    the float32 one and the meta says ``cpu``."""
+    from ucs_lite import precision
+    from ucs_lite.noise.em import craft_em
+
+    x = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 3), dtype=np.uint8)
+    pert = craft_em(x, np.arange(32) % 2, rounds=1, train_steps=2, pgd_steps=1, batch_size=16, progress=False,
+                    through="jpeg:10")
+    assert pert.meta["precision"] == precision.precision_label("cpu") == "cpu"
+    assert not precision.grad_scaler("cpu").is_enabled()

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ..defenses import differentiable_defense, random_crop_flip
 from ..models import build_model
+from ..precision import autocast, grad_scaler, optimizer_step, precision_label
 from .base import Perturbation, check_eps
 from ..errors import InputError
 
@@ -39,6 +40,10 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
     :func:`ucs_lite.defenses.differentiable_defense`), so δ is chosen for what survives them. Empty: plain EM.
     ``augment``: after the countermeasure, every batch also gets the attacker's random crop + flip
     (:func:`ucs_lite.defenses.random_crop_flip`), so δ is chosen for what survives the attacker's augmentation.
+
+    On CUDA the model runs under :mod:`ucs_lite.precision`'s autocast (bf16, or fp16 with a gradient scaler whose
+    scale also multiplies δ's loss, which leaves the sign step unchanged); the countermeasures (8-bit rounding,
+    JPEG's quantisation) stay in float32. On a CPU everything is float32, as before.
     """
     eps = check_eps(eps)
     if mode not in ("class", "sample"):
@@ -58,6 +63,12 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
         torch.manual_seed(seed)
         net = build_model(model, k).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    scaler = grad_scaler(dev)  # enabled only under fp16 autocast
+
+    def logits(xb: torch.Tensor) -> torch.Tensor:
+        """The model's float32 logits of countermeasured [0,1] images (its forward under autocast on CUDA)."""
+        with autocast(dev):
+            return net((xb.float() - _MEAN) / _STD).float()
     alpha = eps / 10 if pgd_steps >= 10 else eps / 4
 
     def view() -> Callable[[torch.Tensor], torch.Tensor]:
@@ -72,10 +83,10 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
         for _ in range(train_steps):
             idx = torch.randint(0, n, (batch_size,), generator=g)
             xb = view()((x_all[idx] + delta[assign[idx]]).clamp(0, 1).to(dev))
-            loss = F.cross_entropy(net((xb - _MEAN) / _STD), y_all[idx].to(dev))
+            loss = F.cross_entropy(logits(xb), y_all[idx].to(dev))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            optimizer_step(scaler, opt)
         net.eval()
         correct = 0
         order = torch.randperm(n, generator=g)
@@ -88,8 +99,8 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
             for _ in range(pgd_steps):
                 dd = d if mode == "sample" else delta.to(dev).requires_grad_(True)
                 db = dd if mode == "sample" else dd[gi.to(dev)]
-                loss = F.cross_entropy(net((cm((xb + db).clamp(0, 1)) - _MEAN) / _STD), yb)
-                grad, = torch.autograd.grad(loss, dd)
+                loss = F.cross_entropy(logits(cm((xb + db).clamp(0, 1))), yb)
+                grad, = torch.autograd.grad(scaler.scale(loss), dd)  # a positive scale keeps the sign
                 with torch.no_grad():
                     if mode == "sample":
                         d = (d - alpha * grad.sign()).clamp(-eps, eps).requires_grad_(True)
@@ -98,12 +109,13 @@ def craft_em(images: np.ndarray, labels: np.ndarray, eps: float = 16 / 255, seed
             if mode == "sample":
                 delta[gi] = d.detach().cpu()
             with torch.no_grad():
-                out = net((cm((xb + delta[gi].to(dev)).clamp(0, 1)) - _MEAN) / _STD)
+                out = logits(cm((xb + delta[gi].to(dev)).clamp(0, 1)))
                 correct += int((out.argmax(1) == yb).sum())
         acc = correct / n
         history.append(acc)
         if acc >= stop_acc:
             break
     meta = {"mode": mode, "rounds_run": len(history), "train_acc_history": history, "train_steps": train_steps,
-            "pgd_steps": pgd_steps, "through": through, "augment": augment, "labels": label_view, "model": model, "seconds": time.time() - t0}
+            "pgd_steps": pgd_steps, "through": through, "augment": augment, "labels": label_view, "model": model, "precision": precision_label(dev),
+            "seconds": time.time() - t0}
     return Perturbation(delta.numpy(), assign.numpy(), f"em-{mode}", eps, seed, meta=meta)
