@@ -212,8 +212,11 @@ def test_book_falls_back_to_the_newest_run_and_says_so(tmp_path):
     run = tmp_path / "runs" / "20260101-000000"
     run.mkdir(parents=True)
     (run / "summary.json").write_text("{}")
-    nbformat.write(_notebook(), run / "00_x.ipynb")
+    nbformat.write(_executed(_notebook(), outputs=_figure_output()), run / "00_x.ipynb")  # as papermill left it
     source, why = build_book.pick_source(tmp_path / "lessons", tmp_path / "runs")
     assert source == run and "no executed lessons" in why and str(run) in why
+    build_book.build(source, tmp_path / "book")
+    page = (tmp_path / "book" / "00_x.html").read_text()
+    assert 'class="plotly-graph-div"' in page and "plotly.js v" not in page  # the run's inlined bundle is dropped
     with pytest.raises(SystemExit, match="make lessons"):
         build_book.pick_source(tmp_path / "lessons", tmp_path / "none")
