@@ -82,7 +82,8 @@ def pick_source(lessons: Path = LESSONS, runs: Path = RUNS) -> tuple[Path, str]:
         return lessons, f"building from the shipped lessons in {lessons}"
     run = next(iter(executed_runs(runs)), None)
     if run is None:
-        raise SystemExit(f"no executed lessons in {lessons} and none under {runs}: run `make lessons` (or `make notebooks`)")
+        raise SystemExit(f"no executed lessons in {lessons} and none under {runs}: run `make lessons` "
+                         "(or `make notebooks`)")
     return run, f"{lessons} holds no executed lessons: building from the newest run {run} instead"
 
 

@@ -77,7 +77,8 @@ def first_difference(lesson: dict, notebook: dict) -> str | None:
             first = next((ln for ln in y[1].splitlines() if ln.strip()), "")[:60]
             return f"cell {i} ({y[0]}, notebook's begins {first!r}) differs"
     if len(a) != len(b):
-        return f"the lesson has {len(a)} code/markdown cells, the notebook {len(b)} (first missing: cell {min(len(a), len(b)) + 1})"
+        return (f"the lesson has {len(a)} code/markdown cells, the notebook {len(b)} "
+                f"(first missing: cell {min(len(a), len(b)) + 1})")
     return None
 
 
@@ -279,7 +280,8 @@ def ship(names: list[str] | None, params: dict, out: Path, allow_dirty: bool = F
     commit, dirty = git_state(ROOT, ignore=out)
     if dirty and not allow_dirty:
         raise SystemExit(f"the git tree has {len(dirty)} changed tracked files ({', '.join(dirty[:4])}"
-                         f"{', ...' if len(dirty) > 4 else ''}): commit first, or pass --allow-dirty to mark the lessons")
+                         f"{', ...' if len(dirty) > 4 else ''}): commit first, or pass --allow-dirty to mark "
+                         "the lessons")
     mach, cache = machine(), cache_state()
     summary = run_notebooks(names, params=params, out_root=ROOT / "runs" / "ship", notebook_dir=notebook_dir,
                             timeout=timeout)
