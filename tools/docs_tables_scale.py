@@ -1,0 +1,99 @@
+"""Generated blocks of docs/scale.md from benchmarks/results/scale.json (benchmarks/scale.py): throughput per stage
+with one process and two workers (``scale-throughput``), peak memory and the bit-identity checks (``scale-memory``),
+streamed vs full K-means (``scale-kmeans``) and the ImageNet projection (``scale-imagenet``, an estimate)."""
+from __future__ import annotations
+
+from docs_tables import Results, block, f3, md_table
+
+SRC = "scale.json"
+STAGES = ("list", "features", "cluster", "delta", "apply", "finish")
+
+
+def _rate(stage: dict | None) -> str:
+    """``123 img/s (45 s)``; ``— (45 s)`` for a stage without an image count; ``—`` when not measured."""
+    if not stage:
+        return "—"
+    rate = stage.get("images_per_s")
+    return f"{rate:,.0f} img/s ({stage['seconds']:.0f} s)" if rate else f"— ({stage['seconds']:.0f} s)"
+
+
+def _speedup(one: dict | None, two: dict | None) -> str:
+    if not one or not two or not two.get("seconds"):
+        return "—"
+    return f"{one['seconds'] / two['seconds']:.2f}×"
+
+
+@block("scale-throughput", SRC, rows="parts a (one process) and d (two torchrun workers): `summary.stages`")
+def _throughput(r: Results) -> str:
+    d = r.json(SRC)
+    a = (d.get("a") or {}).get("summary", {}).get("stages", {})
+    w = (d.get("d") or {}).get("summary", {}).get("stages", {})
+    rows = [[f"`{s}`", _rate(a.get(s)), _rate(w.get(s)), _speedup(a.get(s), w.get(s))] for s in STAGES]
+    total_a, total_d = (d.get(k, {}).get("summary", {}).get("seconds") for k in ("a", "d"))
+    rows.append(["**all**", f"{total_a:.0f} s" if total_a else "—", f"{total_d:.0f} s" if total_d else "—",
+                 f"{total_a / total_d:.2f}×" if total_a and total_d else "—"])
+    head = (f"{d['images']:,} JPEGs at 64 px, `gen-cluster`, p = 10, `balanced`, surrogate at {d['resolution']} px, "
+            f"chunks of {d['chunk_size']}, from an empty cache")
+    return head + "\n\n" + md_table(["stage", f"1 process ({d['threads']} threads)", "2 workers (1 thread each)",
+                                     "speed-up"], rows)
+
+
+def _mb(part: dict | None, key: str) -> str:
+    return f"{part[key]:,.0f} MB" if part and part.get(key) is not None else "—"
+
+
+def _yes(x: bool | None) -> str:
+    return "not measured" if x is None else ("**yes**" if x else "**no**")
+
+
+@block("scale-memory", SRC, rows="parts a, b, c, d: `peak_rss_mb`, `peak_pss_mb`, `checks`")
+def _memory(r: Results) -> str:
+    d = r.json(SRC)
+    labels = {"a": f"a: all {d['images']:,} images, 1 process", "b": "b: half of them, 1 process",
+              "c": "c: killed twice, last resume", "d": "d: all, 2 workers (+ torchrun's agent)"}
+    rows = []
+    for k, text in labels.items():
+        part = d.get(k)
+        if k == "c" and part:
+            part = part.get("resume")
+        rows.append([text, _mb(part, "peak_rss_mb"), _mb(part, "peak_pss_mb"), part.get("processes", "—") if part else "—"])
+    c = d.get("checks", {})
+    table = md_table(["run", "peak RSS, summed", "peak PSS, summed", "processes"], rows)
+    checks = md_table(["check", "result"], [
+        ["peak RSS of a ≤ 2 GB", _yes(c.get("peak_rss_a_le_2gb"))],
+        ["peak RSS of b within ±10 % of a", _yes(c.get("peak_rss_half_within_10pct"))],
+        ["c (killed at half the feature chunks, resumed, killed at half the PNGs, resumed): every output byte-identical to a",
+         _yes(c.get("resume_bit_identical"))],
+        ["d (2 workers): every output byte-identical to a", _yes(c.get("two_workers_bit_identical"))],
+        ["peak RSS of d ≤ 2 GB", _yes(c.get("two_workers_peak_rss_le_2gb"))]])
+    return table + "\n\n" + checks
+
+
+@block("scale-kmeans", SRC, rows="part e")
+def _kmeans(r: Results) -> str:
+    e = r.json(SRC).get("e")
+    if not e:
+        return "(part e not measured yet)"
+    rows = [["streamed mini-batch K-means (`assign.npy` of a)", f3(e["stream"]["purity"]), f3(e["stream"]["nmi"])],
+            [f"full K-means, n_init 10 ({e['full_kmeans_seconds']:.0f} s)", f3(e["full_kmeans"]["purity"]),
+             f3(e["full_kmeans"]["nmi"])]]
+    return (md_table(["clustering of the same features", "purity (fine labels)", "NMI (fine labels)"], rows)
+            + f"\n\nNMI between the two clusterings: {f3(e['nmi_stream_vs_full'])} ({e['n']:,} images, p = {e['p']}).")
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+@block("scale-imagenet", SRC, rows="`projection`: an estimate from the time model's assumed GPU throughputs and the "
+                                   "host rates measured in parts a and f")
+def _imagenet(r: Results) -> str:
+    d = r.json(SRC)
+    p = d.get("projection")
+    if not p:
+        return "(not measured yet)"
+    rows = [[row["gpu_name"], row["gpus"], _dur(row["features_s"]), _dur(row["cluster_s"]), _dur(row["delta_s"]),
+             _dur(row["apply_s"]), f"**{_dur(row['total_s'])}**"] for row in p["rows"]]
+    return md_table(["GPU (assumed figures)", "GPUs", "features", "K-means (rank 0, CPU)", "δ", "apply", "total"], rows)
