@@ -917,13 +917,18 @@ def config_from_args(a: argparse.Namespace) -> StreamConfig:
                         sample_per_cluster=a.sample_per_cluster, options=options)
 
 
-def launch_workers(argv: list[str], workers: int) -> int:
+def launch_workers(argv: list[str], workers: int, replace_process: bool = False) -> int:
     """Run this module on ``workers`` local processes with torchrun (``python -m torch.distributed.run
-    --standalone``); returns its exit code."""
+    --standalone``); returns its exit code. ``replace_process``: become torchrun (``os.execv``) instead of waiting
+    for it, so that no idle parent holds memory (what ``python -m ucs_lite.stream --workers N`` does)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
            "--nproc-per-node", str(workers), "-m", "ucs_lite.stream", *argv]
+    if replace_process:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, cmd)
     return subprocess.call(cmd)
 
 
@@ -945,16 +950,17 @@ def argv_of(a: argparse.Namespace) -> list[str]:
     return out + [f for f, on in (("--overwrite", a.overwrite), ("--quiet", a.quiet)) if on]
 
 
-def run_from_args(a: argparse.Namespace) -> int:
+def run_from_args(a: argparse.Namespace, replace_process: bool = False) -> int:
     """Run parsed :func:`add_stream_arguments` flags: launch ``--workers`` local processes with torchrun (unless
-    already under torchrun), set the torch threads per worker (default: cores / local workers), run
-    :func:`protect_stream` and print its summary (rank 0) as one JSON line."""
+    already under torchrun; ``replace_process``: see :func:`launch_workers`), set the torch threads per worker
+    (default: cores / local workers), run :func:`protect_stream` and print its summary (rank 0) as one JSON line."""
     cfg = config_from_args(a)
     check_config(cfg)
     if a.workers > 1 and "WORLD_SIZE" not in os.environ:
         craft_options(cfg)  # option errors before any process starts
         threads = a.threads or max(1, (os.cpu_count() or 1) // a.workers)
-        return launch_workers(argv_of(argparse.Namespace(**{**vars(a), "threads": threads})), a.workers)
+        return launch_workers(argv_of(argparse.Namespace(**{**vars(a), "threads": threads})), a.workers,
+                              replace_process)
     import torch
 
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -997,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         with _one_line_warnings():
-            return run_from_args(a)
+            return run_from_args(a, replace_process=__name__ == "__main__")
     except (DataError, ValueError, OSError) as e:
         print(f"ucs-lite: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
