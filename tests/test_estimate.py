@@ -153,7 +153,8 @@ def test_cli_prints_json_seconds_per_notebook(capsys):
 
 def test_resolve_prints_the_running_notebooks_estimate(monkeypatch, capsys):
     monkeypatch.setenv(nbmod.NOTEBOOK_ENV, "04_label_agnostic_evaluation")
-    monkeypatch.setattr(nbmod, "_SESSION", {"device": "cuda", "gpu": "Tesla T4"})
+    monkeypatch.setattr(nbmod.STATE, "device", "cuda")
+    monkeypatch.setattr(nbmod.STATE, "gpu", "Tesla T4")
 
     def line(knobs):
         nbmod.resolve("gpu-class", epochs=None, model=None, **knobs)
@@ -185,7 +186,7 @@ def test_cpu_quick_estimate_within_35_percent_of_the_measured_run():
     assert len(stored["notebooks"]) >= 3
     for name, run in stored["notebooks"].items():
         assert run["ok"], name
-        est = E.estimate_notebook(name, P.PROFILES["cpu-quick"], "cpu", clip=False, **run["work"])
+        est = E.estimate_notebook(name, P.PROFILES["cpu-quick"], "cpu", clip=False, **E.stored_plan(name, run))
         if run["surrogate_used"] is not None:  # 01 has no surrogate
             assert est["surrogate"] == run["surrogate_used"], name  # costed with what ran (02: the offline fallback)
         ratio = est["seconds"] / run[stored["reference"]]

@@ -253,13 +253,16 @@ def _countermeasure_parts(hw: Hardware, work: dict, n_tr: int, n_te: int) -> dic
 
 
 def _clustering_study_parts(hw: Hardware, cfg: dict, work: dict, surrogate: str, n_tr: int) -> dict[str, float]:
-    """Notebook 02: features of ``n_features`` images, K-means at ``p`` (n_init 10) and at each of ``p_values``
-    (n_init 3), the 2-d projection."""
-    n = min(n_tr, int(cfg.get("n_features") or n_tr))
+    """Notebook 02: features of its images (``images="training"``: the training images the later notebooks cluster;
+    else ``n_features`` of them), K-means at ``p`` (n_init 10) and at each of ``p_values`` (n_init 3), the 2-d
+    projection (of at most ``n_features`` points)."""
+    shown = min(n_tr, int(cfg.get("n_features") or n_tr))
+    images = work.get("images", "training")
+    n = n_tr if images == "training" else shown if images == "n_features" else min(n_tr, int(images))
     p = int(work.get("p", 10))
     return {"features": _features_s(hw, n, cfg, surrogate),
             "kmeans": _kmeans_s(hw, n, p) + sum(_kmeans_s(hw, n, q, n_init=3) for q in work.get("p_values", [])),
-            "projection": _tsne_s(hw, n) if cfg.get("projection", "tsne") == "tsne" else 1.0}
+            "projection": _tsne_s(hw, shown) if cfg.get("projection", "tsne") == "tsne" else 1.0}
 
 
 def estimate_notebook(name: str, cfg: dict, hw: Hardware | str | None = "cpu", clip: bool | None = None,
@@ -335,6 +338,17 @@ def _seconds(s: float) -> str:
     return f"{s:,.0f}"
 
 
+#: Plan keys a notebook gained after a stored measurement, with the value that reproduces what ran then (a stored
+#: run's ``work`` does not name them): notebook 02 clustered ``n_features`` images before it clustered the training set.
+LEGACY_PLAN: dict[str, dict] = {"02_clip_clustering": {"images": "n_features"}}
+
+
+def stored_plan(name: str, run: dict) -> dict:
+    """The plan a stored measured run of notebook ``name`` ran: its ``work``, with :data:`LEGACY_PLAN`'s values for
+    the keys it does not name."""
+    return {**LEGACY_PLAN.get(name, {}), **run.get("work", {})}
+
+
 def _measured_cells(name: str, measured: dict) -> list[str]:
     """The measured columns of one notebook: its reference time (CPU or wall seconds) and the model's estimate
     for the plan that ran then (``work``) divided by it."""
@@ -343,7 +357,7 @@ def _measured_cells(name: str, measured: dict) -> list[str]:
         return ["—", "—"]
     ref = measured.get("reference", "seconds")
     model = estimate_notebook(name, PROFILES[measured.get("profile", "cpu-quick")], "cpu", clip=False,
-                              **run.get("work", {}))["seconds"]
+                              **stored_plan(name, run))["seconds"]
     return [_seconds(run[ref]), f"{model / run[ref]:.2f}"]
 
 
