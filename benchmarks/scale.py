@@ -10,9 +10,12 @@ Parts (each from an empty result cache, except the resumes, which keep the kille
   c  every image, killed (SIGKILL to the process group) once half the feature chunks are done, resumed, killed again
      once half the PNGs are written, resumed to the end: outputs compared with a
   d  every image, two local workers (torchrun, 1 thread each): outputs compared with a, speed-up per stage
+  s  every image, one process at 1 thread (the threads condition: outputs compared with a; the fair baseline for d's
+     speed-up on a 2-core machine shared with other jobs)
   e  K-means quality: the streamed clusters of a and a full K-means (n_init 10) on the same features, against the
      CIFAR-10 labels (purity, NMI) and against each other
   f  256 larger images (384 px): read + shrink and apply rates per process, for the ImageNet projection
+  g  the resident memory of a process that only imports torch and ucs_lite.stream (what every worker starts with)
 
 The surrogate encodes at ``--resolution`` (default 64 px, the images' own size, instead of EfficientNet-Lite0's 224)
 so that the four runs fit the machine; the projection to ImageNet uses the time model's 224-px GPU figures.
@@ -35,7 +38,7 @@ from pathlib import Path
 if __name__ == "__main__" and not __package__:  # run as a script: see benchmarks/__init__.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import ROOT, write_result
+from benchmarks.common import ROOT, command_line, commit, write_result
 
 RESULT = "scale.json"
 IMAGENET_N = 1_281_167
@@ -190,11 +193,15 @@ def _lines(state: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------- parts
 
-def part_full(root: Path, args, name: str, inp: Path, workers: int = 1) -> dict:
-    """One complete run from an empty cache into ``root/out_<name>``."""
+def part_full(root: Path, args, name: str, inp: Path, workers: int = 1, threads: int | None = None) -> dict:
+    """One complete run from an empty cache into ``root/out_<name>`` (``threads``: per process, default
+    ``args.threads`` split over the workers)."""
     out = root / f"out_{name}"
     _clean(out)
-    r = run_stream(stream_cmd(inp, out, args, workers), fresh_cache(root, name))
+    cmd = stream_cmd(inp, out, args, workers)
+    if threads is not None:
+        cmd[cmd.index("--threads") + 1] = str(threads)
+    r = run_stream(cmd, fresh_cache(root, name))
     if r["rc"] != 0:
         raise RuntimeError(f"part {name} failed: {r}")
     return {**r, "summary": summary_of(out), **outputs_digest(out)}
@@ -259,6 +266,19 @@ def part_big(root: Path, args) -> dict:
             "apply_per_s": s["stages"]["apply"]["images_per_s"], "summary": s}
 
 
+def part_import_rss() -> dict:
+    """RSS and PSS (MB) of a fresh Python process after ``import torch, ucs_lite.stream`` and after also building the
+    default surrogate at 64 px: the memory every worker holds before any image is read."""
+    code = ("import psutil, json, torch, ucs_lite.stream; m0 = psutil.Process().memory_full_info(); "
+            "from ucs_lite.surrogates import create_surrogate; s = create_surrogate(device='cpu', resolution=64); "
+            "m1 = psutil.Process().memory_full_info(); "
+            "print(json.dumps({'import_rss_mb': m0.rss / 2**20, 'import_pss_mb': m0.pss / 2**20, "
+            "'surrogate_rss_mb': m1.rss / 2**20, 'surrogate_pss_mb': m1.pss / 2**20}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return {k: round(v, 1) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
 def projection(res: dict) -> dict:
     """ImageNet (1.28 M images) on 1 and 8 GPUs — an estimate: features at 224 px at the time model's assumed GPU
     throughput (:mod:`ucs_lite.estimate`), capped by the host's read + shrink rate measured in part f (one worker
@@ -306,13 +326,19 @@ def run(args) -> dict:
             res["b"] = part_full(root, args, "b", root / "half")
         elif part == "c":
             res["c"] = part_kill_resume(root, args, n)
+        elif part == "s":
+            res["s"] = part_full(root, args, "s", root / "images", threads=1)
         elif part == "d":
             res["d"] = part_full(root, args, "d", root / "images", workers=2)
         elif part == "e":
             res["e"] = part_kmeans_quality(root)
         elif part == "f":
             res["f"] = part_big(root, args)
+        elif part == "g":
+            res["g"] = part_import_rss()
         print(f"part {part}: {time.time() - t0:.0f} s", flush=True)
+        res[part]["run_by"] = {"command": command_line(), "commit": commit(),
+                               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load": os.getloadavg()}
         res["checks"] = checks(res)
         if "a" in res:
             res["projection"] = projection(res)
@@ -328,6 +354,7 @@ def checks(res: dict) -> dict:
     return {"peak_rss_a_le_2gb": None if not a else a["peak_rss_mb"] <= 2048,
             "peak_rss_half_within_10pct": None if not (a and b) else abs(b["peak_rss_mb"] / a["peak_rss_mb"] - 1) <= 0.10,
             "resume_bit_identical": same(c), "two_workers_bit_identical": same(d),
+            "one_thread_bit_identical": same(res.get("s")),
             "two_workers_peak_rss_le_2gb": None if not d else d["peak_rss_mb"] <= 2048}
 
 

@@ -23,19 +23,21 @@ def _speedup(one: dict | None, two: dict | None) -> str:
     return f"{one['seconds'] / two['seconds']:.2f}×"
 
 
-@block("scale-throughput", SRC, rows="parts a (one process) and d (two torchrun workers): `summary.stages`")
+@block("scale-throughput", SRC, rows="parts a (one process, 2 threads), s (one process, 1 thread) and d (two torchrun "
+                                     "workers, 1 thread each): `summary.stages`")
 def _throughput(r: Results) -> str:
     d = r.json(SRC)
-    a = (d.get("a") or {}).get("summary", {}).get("stages", {})
-    w = (d.get("d") or {}).get("summary", {}).get("stages", {})
-    rows = [[f"`{s}`", _rate(a.get(s)), _rate(w.get(s)), _speedup(a.get(s), w.get(s))] for s in STAGES]
-    total_a, total_d = (d.get(k, {}).get("summary", {}).get("seconds") for k in ("a", "d"))
-    rows.append(["**all**", f"{total_a:.0f} s" if total_a else "—", f"{total_d:.0f} s" if total_d else "—",
-                 f"{total_a / total_d:.2f}×" if total_a and total_d else "—"])
+    runs = {k: (d.get(k) or {}).get("summary", {}) for k in ("a", "s", "d")}
+    st = {k: v.get("stages", {}) for k, v in runs.items()}
+    rows = [[f"`{s}`", _rate(st["a"].get(s)), _rate(st["s"].get(s)), _rate(st["d"].get(s)),
+             _speedup(st["s"].get(s), st["d"].get(s))] for s in STAGES]
+    tot = {k: v.get("seconds") for k, v in runs.items()}
+    rows.append(["**all**", *(f"{tot[k]:.0f} s" if tot[k] else "—" for k in ("a", "s", "d")),
+                 f"{tot['s'] / tot['d']:.2f}×" if tot["s"] and tot["d"] else "—"])
     head = (f"{d['images']:,} JPEGs at 64 px, `gen-cluster`, p = 10, `balanced`, surrogate at {d['resolution']} px, "
-            f"chunks of {d['chunk_size']}, from an empty cache")
-    return head + "\n\n" + md_table(["stage", f"1 process ({d['threads']} threads)", "2 workers (1 thread each)",
-                                     "speed-up"], rows)
+            f"chunks of {d['chunk_size']}, each run from an empty cache")
+    return head + "\n\n" + md_table(["stage", f"1 process, {d['threads']} threads (a)", "1 process, 1 thread (s)",
+                                     "2 workers, 1 thread each (d)", "speed-up d vs s"], rows)
 
 
 def _mb(part: dict | None, key: str) -> str:
@@ -46,17 +48,24 @@ def _yes(x: bool | None) -> str:
     return "not measured" if x is None else ("**yes**" if x else "**no**")
 
 
-@block("scale-memory", SRC, rows="parts a, b, c, d: `peak_rss_mb`, `peak_pss_mb`, `checks`")
+@block("scale-memory", SRC, rows="parts a, b, c, d: `peak_rss_mb`, `peak_pss_mb`, `checks`; part g")
 def _memory(r: Results) -> str:
     d = r.json(SRC)
-    labels = {"a": f"a: all {d['images']:,} images, 1 process", "b": "b: half of them, 1 process",
-              "c": "c: killed twice, last resume", "d": "d: all, 2 workers (+ torchrun's agent)"}
+    labels = {"a": f"a: all {d['images']:,} images, 1 process", "s": "s: all, 1 process at 1 thread",
+              "b": "b: half of them, 1 process",
+              "c": "c: killed twice, last resume", "d": "d: all, 2 workers + torchrun's agent"}
     rows = []
     for k, text in labels.items():
         part = d.get(k)
         if k == "c" and part:
             part = part.get("resume")
         rows.append([text, _mb(part, "peak_rss_mb"), _mb(part, "peak_pss_mb"), part.get("processes", "—") if part else "—"])
+    g = d.get("g")
+    if g:
+        rows.append(["g: an idle process after `import torch, ucs_lite.stream`",
+                     f"{g['import_rss_mb']:,.0f} MB", f"{g['import_pss_mb']:,.0f} MB", 1])
+        rows.append(["g: the same with the surrogate built", f"{g['surrogate_rss_mb']:,.0f} MB",
+                     f"{g['surrogate_pss_mb']:,.0f} MB", 1])
     c = d.get("checks", {})
     table = md_table(["run", "peak RSS, summed", "peak PSS, summed", "processes"], rows)
     checks = md_table(["check", "result"], [
@@ -65,7 +74,9 @@ def _memory(r: Results) -> str:
         ["c (killed at half the feature chunks, resumed, killed at half the PNGs, resumed): every output byte-identical to a",
          _yes(c.get("resume_bit_identical"))],
         ["d (2 workers): every output byte-identical to a", _yes(c.get("two_workers_bit_identical"))],
-        ["peak RSS of d ≤ 2 GB", _yes(c.get("two_workers_peak_rss_le_2gb"))]])
+        ["s (1 thread instead of 2): every output byte-identical to a", _yes(c.get("one_thread_bit_identical"))],
+        ["peak RSS of d ≤ 2 GB", _yes(c.get("two_workers_peak_rss_le_2gb"))],
+        ["peak PSS of d ≤ 2 GB", _yes(None if not d.get("d") else d["d"]["peak_pss_mb"] <= 2048)]])
     return table + "\n\n" + checks
 
 
