@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .errors import UcsError
 
 __all__ = ["PackError", "ImportReport", "MANIFEST_NAME", "PACK_FORMAT", "export_pack", "import_pack", "read_manifest"]
 
@@ -36,14 +37,7 @@ PACK_FORMAT = "ucs_lite-course-pack"
 PACK_VERSION = 1
 
 
-try:
-    from .errors import UcsError as _UserError
-except ImportError:  # a ucs_lite without the UcsError family: the CLI prints a ValueError as one line too
-    class _UserError(Exception):
-        """Stand-in for ``ucs_lite.errors.UcsError``."""
-
-
-class PackError(_UserError, ValueError):
+class PackError(UcsError, ValueError):
     """A course pack that cannot be written or read (the message is one line naming the file and the fix)."""
 
 

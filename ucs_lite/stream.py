@@ -59,7 +59,7 @@ import numpy as np
 
 from . import __version__
 from .data import IMAGE_SUFFIXES, SkippedInput, read_image, resize_uint8
-from .errors import DataError
+from .errors import DataError, InputError
 from .files import atomic_write_bytes, cache_dir, png_bytes
 from .methods import DEFAULT_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS
 from .strengths import DEFAULT_STRENGTH, STRENGTHS, resolve_strength
@@ -120,15 +120,15 @@ def check_config(cfg: StreamConfig) -> None:
     """One-line ValueError for a setting no run can use (before any image is read)."""
     if cfg.method not in STREAM_METHODS:
         why = ("folder mode does not craft it" if cfg.method not in FOLDER_METHODS else "")
-        raise ValueError(f"--method {cfg.method} cannot be streamed{' (' + why + ')' if why else ''}; use one of "
+        raise InputError(f"--method {cfg.method} cannot be streamed{' (' + why + ')' if why else ''}; use one of "
                          f"{', '.join(STREAM_METHODS)}")
     if cfg.strength not in STRENGTHS:
-        raise ValueError(f"--strength {cfg.strength}: choose one of {', '.join(STRENGTHS)}")
+        raise InputError(f"--strength {cfg.strength}: choose one of {', '.join(STRENGTHS)}")
     for name in ("p", "work_size", "chunk_size", "batch_size", "kmeans_epochs", "kmeans_init", "sample_per_cluster"):
         if int(getattr(cfg, name)) < 1:
-            raise ValueError(f"{name} = {getattr(cfg, name)} must be at least 1")
+            raise InputError(f"{name} = {getattr(cfg, name)} must be at least 1")
     if cfg.kmeans_init < cfg.p:
-        raise ValueError(f"kmeans_init = {cfg.kmeans_init} must be at least p = {cfg.p}")
+        raise InputError(f"kmeans_init = {cfg.kmeans_init} must be at least p = {cfg.p}")
 
 
 def craft_options(cfg: StreamConfig) -> dict:
@@ -200,7 +200,7 @@ def init_dist() -> Dist:
     import torch.distributed as td
 
     if not (td.is_available() and td.is_gloo_available()):
-        raise RuntimeError("this torch build has no torch.distributed gloo backend; run with --workers 1")
+        raise InputError("this torch build has no torch.distributed gloo backend; run with --workers 1")
     if not td.is_initialized():
         td.init_process_group("gloo", timeout=timedelta(hours=24))
     return Dist(td.get_rank(), td.get_world_size(), *local)
@@ -441,7 +441,7 @@ def _prepare(raw: np.ndarray, mode: str, mean: np.ndarray, std: np.ndarray) -> n
     if mode == "standardize":
         f = (f - mean) / std
     elif mode != "l2":
-        raise ValueError(f"feature_mode {mode!r} cannot be streamed (its statistics need every feature at once); "
+        raise InputError(f"feature_mode {mode!r} cannot be streamed (its statistics need every feature at once); "
                          "use standardize, l2 or none")
     return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
 
@@ -903,14 +903,14 @@ def config_from_args(a: argparse.Namespace) -> StreamConfig:
     for kv in a.opt or []:
         key, sep, val = kv.partition("=")
         if not sep:
-            raise ValueError(f"--opt {kv}: write KEY=VALUE")
+            raise InputError(f"--opt {kv}: write KEY=VALUE")
         try:
             options[key] = json.loads(val)
         except ValueError:
             options[key] = val
     eps = None if a.eps is None else a.eps / 255.0
     if eps is not None and not 0 < eps <= 64 / 255:
-        raise ValueError(f"--eps {a.eps}: use 0 < ε ≤ 64")
+        raise InputError(f"--eps {a.eps}: use 0 < ε ≤ 64")
     return StreamConfig(a.input_dir, a.output_dir, method=a.method, p=a.clusters, eps=eps, seed=a.seed,
                         surrogate=a.surrogate, resolution=a.resolution, work_size=a.work_size, strength=a.strength,
                         chunk_size=a.chunk_size, batch_size=a.batch_size, kmeans_epochs=a.kmeans_epochs,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import OptionError
 from ..profiles import PROFILES
 
 __all__ = ["NotebookState", "STATE", "NOTEBOOK_ENV", "PACK_ENV", "pick_profile", "resolve", "setup", "load_data",
@@ -59,7 +60,7 @@ def pick_profile(profile: str = "auto") -> str:
             dev = STATE.device
         return "gpu-class" if str(dev).startswith("cuda") else "cpu-quick"
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}: auto, {', '.join(PROFILES)}")
+        raise OptionError(f"unknown profile {profile!r}: auto, {', '.join(PROFILES)}")
     return profile
 
 
@@ -79,7 +80,7 @@ def resolve(profile: str = "auto", overrides: dict | None = None, **knobs) -> di
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(prof))
     if unknown:
-        raise ValueError(f"overrides {unknown} are not profile values; a profile has: {', '.join(prof)}")
+        raise OptionError(f"overrides {unknown} are not profile values; a profile has: {', '.join(prof)}")
     out = {**prof, **overrides}
     for k, v in knobs.items():
         out[k] = prof.get(k) if (v is None and k in prof) else v
