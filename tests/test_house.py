@@ -251,3 +251,18 @@ def test_dead_code_is_gone():
     assert not hasattr(data, "CIFAR10_CLASSES") and not hasattr(data, "_cifar_arrays")
     run = (ROOT / "benchmarks" / "countermeasures.py").read_text().split("\ndef run(")[1].split("\ndef ")[0]
     assert "out = stored()" not in run  # an unused read of the stored results
+
+
+def test_defaults_bundle_and_folder():
+    """Issue 36: ``protect --data`` defaults to the rule's winner (a method built for re-encoding); folder mode and
+    streaming, which cannot craft it, to a folder method."""
+    import inspect as _inspect
+
+    from ucs_lite import protect, stream
+    from ucs_lite.methods import DEFAULT_FOLDER_METHOD, DEFAULT_METHOD
+
+    assert method_spec(DEFAULT_METHOD).robust_to and not method_spec(DEFAULT_METHOD).on_folders
+    assert method_spec(DEFAULT_FOLDER_METHOD).on_folders
+    assert _inspect.signature(protect.protect_bundle).parameters["method"].default == DEFAULT_METHOD
+    assert _inspect.signature(protect.protect_folder).parameters["method"].default == DEFAULT_FOLDER_METHOD
+    assert stream.StreamConfig("in", "out").method == DEFAULT_FOLDER_METHOD

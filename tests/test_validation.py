@@ -64,11 +64,14 @@ def no_features(monkeypatch):
 # ------------------------------------------------------------------ defect 1: --opt checked before any work
 
 def test_unknown_opt_fails_before_features(tmp_path, capsys, no_features):
-    """``--opt steps=40`` with the default gen-cluster: one line naming the key and the method's options,
+    """``--opt steps=40`` with the default method: one line naming the key and the method's options,
     exit 2, nothing written (was: features and K-means, then a TypeError traceback)."""
+    from ucs_lite.methods import DEFAULT_METHOD
+    from ucs_lite.noise.registry import accepted_options
+
     data = make_npz(tmp_path / "in.npz")
     code, _, err = run(capsys, "protect", "--data", data, "--out", tmp_path / "o.npz", "--opt", "steps=40", *TINY)
-    line = one_line_error(code, err, "steps", "gen-cluster", "lowfreq_res")
+    line = one_line_error(code, err, "steps", DEFAULT_METHOD, sorted(accepted_options(DEFAULT_METHOD))[0])
     assert "Traceback" not in line
     assert not (tmp_path / "o.npz").exists()
 

@@ -156,7 +156,7 @@ def _checked_options(a: argparse.Namespace, method: str) -> dict:
 
 def _protect_folder(a: argparse.Namespace) -> int:
     """``protect --input-dir``: label-free cluster noise on each photo at its native size (PNG + preview)."""
-    from .methods import DEFAULT_METHOD
+    from .methods import DEFAULT_FOLDER_METHOD
     from .strengths import DEFAULT_STRENGTH
     from .protect import check_folder_method, protect_folder
 
@@ -167,7 +167,7 @@ def _protect_folder(a: argparse.Namespace) -> int:
     if a.labels is not None:
         raise CliError(f"--labels {a.labels}: a folder of photos has no labels, so --input-dir uses none; "
                        "drop --labels (label-based methods need --data)")
-    method = a.method or DEFAULT_METHOD
+    method = a.method or DEFAULT_FOLDER_METHOD
     try:
         check_folder_method(method)
     except ValueError as e:
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     # torch-free modules only: --help and argument errors answer without loading torch (tests/test_validation.py)
     from . import __version__
     from .estimate import HARDWARE
-    from .methods import DEFAULT_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS, METHODS
+    from .methods import DEFAULT_FOLDER_METHOD, DEFAULT_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS, METHODS
     from .profiles import ATTACKERS, PROFILES
     from .strengths import DEFAULT_STRENGTH, STRENGTHS
 
@@ -425,9 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-dir", help="folder of images to protect (native sizes kept)")
     p.add_argument("--output-dir", help="where protected PNGs go (never the input folder)")
     p.add_argument("--method", default=None, choices=METHODS,
-                   help=f"noise method (default {DEFAULT_METHOD}: the best worst case measured, docs/results.md; "
-                        "uc: Unlearnable Clusters, uc-official: the authors' schedule); "
-                        f"--input-dir takes {', '.join(FOLDER_METHODS)}")
+                   help=f"noise method (default {DEFAULT_METHOD}: the best worst case measured over no "
+                        "countermeasure, JPEG 75, JPEG 10 and grayscale, docs/countermeasures.md; uc: Unlearnable "
+                        "Clusters, uc-official: the authors' schedule); "
+                        f"--input-dir takes {', '.join(FOLDER_METHODS)} (default {DEFAULT_FOLDER_METHOD})")
     p.add_argument("--surrogate", default=DEFAULT_SURROGATE)
     p.add_argument("--clusters", type=_pos_int, default=10, help="p, the number of K-means clusters")
     p.add_argument("--eps", type=_eps, default=None,

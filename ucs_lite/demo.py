@@ -7,8 +7,9 @@ CIFAR-10 sample, three protected copies —
 * class-wise noise built from the 10 **fine** labels (label-based noise, label-consistent attacker),
 * the same kind of noise built from the 2 **coarse** labels, animal / vehicle (the label-agnostic case),
 * ``gen-cluster``: clusters of a frozen surrogate's features (no labels at all; offline ImageNet surrogate), one
-  untrained generator's pattern per cluster — ``protect``'s default, the label-free method that protected best in
-  our measurements (docs/results.md) —
+  untrained generator's pattern per cluster — the label-free method that protected best in our measurements when
+  nobody re-encodes the images (docs/results.md; ``protect``'s default for photo folders; for bundles the default is
+  the method built to survive re-encoding, docs/countermeasures.md) —
 
 then one attacker per copy (and one on clean data) that trains with the fine labels and is tested on clean
 images. Notebook 00 makes the same choices (``ucs_lite.profiles.PROFILES["cpu-quick"]``).

@@ -61,7 +61,7 @@ from . import __version__
 from .data import IMAGE_SUFFIXES, SkippedInput, read_image, resize_uint8
 from .errors import DataError, InputError
 from .files import atomic_write_bytes, cache_dir, png_bytes
-from .methods import DEFAULT_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS
+from .methods import DEFAULT_FOLDER_METHOD, DEFAULT_SURROGATE, FOLDER_METHODS
 from .strengths import DEFAULT_STRENGTH, STRENGTHS, resolve_strength
 
 __all__ = ["StreamConfig", "Dist", "protect_stream", "init_dist", "add_stream_arguments", "main", "STREAM_METHODS",
@@ -92,7 +92,7 @@ class StreamConfig:
 
     input_dir: str
     output_dir: str
-    method: str = DEFAULT_METHOD
+    method: str = DEFAULT_FOLDER_METHOD
     p: int = 10
     eps: float | None = None
     seed: int = 0
@@ -874,7 +874,7 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-dir", required=True, help="folder of images (nested; any number)")
     p.add_argument("--output-dir", required=True,
                    help="where the PNGs, the manifest and the run's state (.ucs_stream/) go; rerun to resume")
-    p.add_argument("--method", default=DEFAULT_METHOD, choices=STREAM_METHODS)
+    p.add_argument("--method", default=DEFAULT_FOLDER_METHOD, choices=STREAM_METHODS)
     p.add_argument("--clusters", type=int, default=10, help="p, the number of K-means clusters")
     p.add_argument("--eps", type=float, default=None, help="L∞ bound in 0–255 units (default: the --strength's)")
     p.add_argument("--seed", type=int, default=0)
