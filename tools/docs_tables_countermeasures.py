@@ -299,6 +299,18 @@ def _countermeasures_screens(r: Results) -> str:
                      "δ kept: JPEG 10", "δ kept: grayscale", "δ kept: JPEG 75"], rows)
 
 
+@block("countermeasures-cost", "protect_cost.json", rows="`rows`: wall seconds per stage from an empty cache, "
+       "with the machine's load average before and after")
+def _countermeasures_cost(r: Results) -> str:
+    """What protecting costs with each candidate (benchmarks/protect_cost.py): seconds of features, K-means and
+    crafting per data size, and the load average the run saw (a busy machine inflates them)."""
+    rows = r.json("protect_cost.json")["rows"]
+    return md_table(["method", "images", "threads", "features s", "K-means s", "crafting s", "load average (before / after)"],
+                    [[f"`{x['method']}`" + (f" {x['options']}" if x["options"] else ""), f"{x['n']:,}", str(x["threads"]),
+                      f"{x['features_s']:.0f}", f"{x['kmeans_s']:.0f}", f"{max(x['craft_s'], 0.0):.0f}",
+                      f"{x['load_before']:.1f} / {x['load_after']:.1f}"] for x in rows])
+
+
 def _register() -> None:
     """Inline values the README and docs quote: ``cm.<data>.<view>.<noise>.<defense>.peak`` (seed 0),
     ``cmr.<data>.<view>.<noise>.<defense>`` (removed, worst over the stored seeds; ``worst``: over none / jpeg:10 /
