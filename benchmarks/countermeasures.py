@@ -312,7 +312,10 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
                     row = {"data": data, "view": view, "noise": name, "defense": defense, "seed": seed,
                            "peak": r["test_acc_peak"], "final": r["test_acc_final"], "chance": r["chance"],
                            "epochs": spec["epochs"], "commit": commit(), "torch": torch.__version__,
-                           "threads": torch.get_num_threads(), "seconds": time.time() - t0}
+                           "threads": torch.get_num_threads(), "seconds": time.time() - t0,
+                           # which protected training set exactly: a re-craft (other features, threads, machine) of
+                           # the same construction can differ, and its runs must not be mixed silently with another's
+                           "train_fingerprint": bundles[name].train.fingerprint()}
                     append_run(row)
                     print(f"{data} {view:<6} {name:<14} {defense:<18} s{seed} peak {row['peak']:.3f} final "
                           f"{row['final']:.3f} ({row['seconds']:.0f}s)", flush=True)
