@@ -124,6 +124,7 @@ def runs_from_summary(summary: Path, runs_root: Path = RUNS) -> tuple[list[dict]
             v = values.get(claim, {})
             records.append({"notebook": nbr["name"], "claim": claim, "threads": threads, "seed": seed,
                             "value": v.get("value"), "bound": v.get("bound"), "sense": v.get("sense"),
+                            "effect": v.get("effect"),
                             "margin_recorded": margin, "commit": commit, "finished": finished, "legacy": False})
     return records, failures
 
@@ -215,8 +216,37 @@ def claims_table(records: list[dict], version: str) -> list[dict]:
         out.append({"notebook": row["notebook"], "claim": row["claim"], "n_runs": len(row["runs"]),
                     "runs_at": runs_at, "min_margin": margin(worst),
                     "at": f"threads {worst['threads']}, seed {worst['seed']}",
-                    "value": worst["value"], "bound": worst["bound"]})
+                    "value": worst["value"], "bound": worst["bound"], **effect_spread(row["runs"])})
     return sorted(out, key=lambda x: x["notebook"])
+
+
+#: The attacker seeds an effect's spread is taken over (issue 33: an effect a notebook states from its own run
+#: must be at least twice its spread over seeds 0–2, max − min, as ``demo_seeds.json`` defines it).
+SPREAD_SEEDS = (0, 1, 2)
+
+
+def effect_spread(runs: list[dict]) -> dict:
+    """The stated effect of one claim over its runs (``effect``: value − reference, recorded by claims made with
+    ``reference=``): its smallest value, and per thread count its mean and spread (max − min) over
+    :data:`SPREAD_SEEDS`; ``effect_vs_spread`` is the smallest mean / spread over the thread counts (``None``
+    where no effect is recorded or the claim has no attacker seed; ``inf`` where the spread is 0)."""
+    with_effect = [r for r in runs if r.get("effect") is not None]
+    if not with_effect:
+        return {"effect_min": None, "effect_mean": None, "spread_0_2": None, "effect_vs_spread": None}
+    out = {"effect_min": round(min(r["effect"] for r in with_effect), 4),
+           "effect_mean": round(sum(r["effect"] for r in with_effect) / len(with_effect), 4),
+           "spread_0_2": None, "effect_vs_spread": None}
+    per: dict[str, list[float]] = {}
+    for r in with_effect:
+        if r["seed"] in SPREAD_SEEDS:
+            per.setdefault(str(r["threads"]), []).append(r["effect"])
+    per = {t: v for t, v in per.items() if len(v) == len(SPREAD_SEEDS)}
+    if per:
+        spreads = {t: max(v) - min(v) for t, v in per.items()}
+        ratios = [(sum(v) / len(v)) / spreads[t] if spreads[t] > 0 else float("inf") for t, v in per.items()]
+        out["spread_0_2"] = round(max(spreads.values()), 4)
+        out["effect_vs_spread"] = round(min(ratios), 2) if min(ratios) != float("inf") else "inf"
+    return out
 
 
 def pick_version(vers: list[dict], commit: str | None) -> str:
@@ -236,9 +266,18 @@ def table_markdown(version: dict, rows: list[dict], failures: list[dict]) -> str
     """claims.md: the table of one version and the failed runs."""
     lines = [f"Code version: {version['version']} ({version['runs_text']}). Margins recomputed from the stored "
              "values where present (legacy runs: as recorded).", "",
-             "| notebook | claim | runs | smallest margin | where |", "|---|---|---|---|---|"]
+             "Effect: the stated difference (value − reference); spread: max − min of the effect over attacker seeds "
+             "0–2 at one thread count (the larger of the two); effect / spread: the smaller over thread counts of "
+             "the mean effect over seeds 0–2 divided by that spread (issue 33 asks ≥ 2).", "",
+             "| notebook | claim | runs | smallest margin | where | smallest effect | spread (seeds 0–2) | "
+             "effect / spread |", "|---|---|---|---|---|---|---|---|"]
+
+    def num(v, fmt):
+        return "—" if v is None else (v if isinstance(v, str) else format(v, fmt))
+
     lines += [f"| {r['notebook']} | {r['claim']} | {r['n_runs']} ({r.get('runs_at', '')}) | {r['min_margin']:+.3f} | "
-              f"{r['at']} |" for r in rows]
+              f"{r['at']} | {num(r.get('effect_min'), '+.3f')} | {num(r.get('spread_0_2'), '.3f')} | "
+              f"{num(r.get('effect_vs_spread'), '.1f')} |" for r in rows]
     if failures:
         lines += ["", "Failed runs:", *[f"- {f['notebook']} (threads {f['threads']}, seed {f['seed']}): "
                                         f"{(f['error'] or '')[:300]}" for f in failures]]

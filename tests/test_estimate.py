@@ -77,7 +77,7 @@ def test_attacker_runs_per_notebook():
     work = P.NOTEBOOK_WORK
     assert {n: P.attacker_runs(n, work[n]) for n in P.NOTEBOOKS} == {
         "00_quickstart": 5, "01_label_consistency_failure": 8, "02_clip_clustering": 0,
-        "03_crafting_cluster_noise": 4, "04_label_agnostic_evaluation": 10, "05_countermeasures": 15}
+        "03_crafting_cluster_noise": 4, "04_label_agnostic_evaluation": 10, "05_countermeasures": 8}
     assert P.attacker_runs("04_label_agnostic_evaluation", work["04_label_agnostic_evaluation"], seeds=3) == 30
     assert P.attacker_runs("00_quickstart", work["00_quickstart"], seeds=3) == 5  # 00 takes one seed
     cfg = P.PROFILES["cpu-quick"]

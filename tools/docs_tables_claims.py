@@ -21,9 +21,15 @@ def claims_table_rows(r: Results) -> tuple[dict, list[dict]]:
 def _claims(r: Results) -> str:
     """Every enforced notebook claim and its smallest margin over the runs of one code version."""
     _, rows = claims_table_rows(r)
-    out = [[x["notebook"], x["claim"], f"{x['n_runs']} ({x.get('runs_at', '')})", signed3(x["min_margin"]), x["at"]]
+
+    def num(v, fmt: str) -> str:
+        return "—" if v is None else (str(v) if isinstance(v, str) else format(v, fmt))
+
+    out = [[x["notebook"], x["claim"], f"{x['n_runs']} ({x.get('runs_at', '')})", signed3(x["min_margin"]), x["at"],
+            num(x.get("effect_min"), "+.3f"), num(x.get("spread_0_2"), ".3f"), num(x.get("effect_vs_spread"), ".1f")]
            for x in rows]
-    return md_table(["notebook", "claim", "runs", "smallest margin", "where"], out)
+    return md_table(["notebook", "claim", "runs", "smallest margin", "where", "smallest effect",
+                     "spread (seeds 0–2)", "effect / spread"], out)
 
 
 @value("claims.version", "claims.json", rows="`table.version` and its runs")

@@ -21,7 +21,7 @@ Where the numbers come from (:data:`HARDWARE`, every entry says so in its ``sour
 * ``cpu``: per-operation costs on the project's 2-core machine, calibrated against a measured run of the
   notebooks at ``cpu-quick`` (``benchmarks/results/notebook_times.json``: wall seconds of each notebook from an
   empty cache with nothing else running; tests/test_estimate.py keeps the model within ±35 % of every notebook
-  stored there). The file's ``calibration`` says which constants changed and from which cells.
+  stored there). The comments of ``_CPU`` below say which cells set each constant.
 * ``t4``, ``a100``, ``h100``: **assumptions, not measured here** (no GPU was lent to this project's sessions):
   T4 figures are judgement calls for eager PyTorch under AMP, set against NVIDIA's T4 datasheet (65 TFLOPS
   fp16 tensor, 320 GB/s) at a low, small-model utilisation (ResNet-18 at 32 px, 2,500 img/s ≈ 4 TFLOPS
@@ -82,25 +82,27 @@ _CPU = Hardware(
     name="cpu (2 cores)",
     source=("calibrated against benchmarks/results/notebook_times.json: wall seconds of every notebook at cpu-quick "
             "on the project's 2-core machine with nothing else running (torch at 2 threads, each notebook from an "
-            "empty cache); papermill's per-cell durations set each constant (see that file's `calibration`)"),
+            "empty cache); papermill's per-cell durations set each constant (see the comments of ucs_lite.estimate._CPU)"),
     measured=True,
-    # wall images per second inside a notebook: EfficientNet-Lite0 features 83 img/s at 128 px (00/03/04/05: 4,000
-    # images in ~48 s; 02: 1,000 in 14 s with its start-up) and UC steps 80 img/s at 64 px (03: 1,200 forward +
-    # backward passes in ~15 s), carried to 224 px with side^1.4 (the slope of benchmarks/results/bench_features.json's
-    # forward rows, 64 -> 224 px); CLIP: ENVIRONMENT.md's 2-thread rates (not measured in a notebook: notebook 02
+    # wall images per second inside a notebook, refitted to the quiet run of 2026-12-07 (torch 2.14.1; the run of
+    # 2026-11-30 on this project's machine was 2.6-3.4x slower for the same work): EfficientNet-Lite0 features
+    # ~215 img/s at 128 px (02: 4,000 images in 18.6 s with the model's load) and UC steps ~240 img/s at 64 px
+    # (03: 1,200 forward + backward passes in ~5 s of its 24.7-s crafting cell, after the features), carried to
+    # 224 px with side^1.4 (the slope of benchmarks/results/bench_features.json's forward rows, 64 -> 224 px); CLIP:
+    # the EfficientNet factor applied to ENVIRONMENT.md's 2-thread rates (not measured in a notebook: notebook 02
     # runs on its fallback offline)
-    surrogate_fwd_224={"imagenet": 38.0, "clip:RN50": 4.0, "clip:ViT-B-32": 7.5, "tiny": 5000.0},
-    surrogate_fwdbwd_224={"imagenet": 14.0, "clip:RN50": 1.5, "clip:ViT-B-32": 2.1, "tiny": 2000.0},
+    surrogate_fwd_224={"imagenet": 99.0, "clip:RN50": 10.4, "clip:ViT-B-32": 19.5, "tiny": 5000.0},
+    surrogate_fwdbwd_224={"imagenet": 42.0, "clip:RN50": 4.5, "clip:ViT-B-32": 6.3, "tiny": 2000.0},
     min_side=32, side_exponent=1.4,
-    # small CNN: 4,000 images × 12 epochs + a 1,000-image test pass per epoch took 49-55 s per run in 00, 03, 04
-    # and 05 (68 s in 01): ~1,000 img/s; the other attackers scaled by the same factor from docs/results.md's ratios
-    attacker_train_32={"small-cnn": 1000.0, "vgg-small": 265.0, "resnet18-quarter": 205.0, "resnet18": 48.0},
+    # small CNN: 4,000 images × 12 epochs + a 1,000-image test pass per epoch took 14-16 s per run in 00, 01 and 04
+    # (~3,400 img/s); the other attackers scaled by the same factor from docs/results.md's ratios
+    attacker_train_32={"small-cnn": 3400.0, "vgg-small": 900.0, "resnet18-quarter": 700.0, "resnet18": 163.0},
     attacker_fixed_s=1.0,
-    startup_s=28.0,           # kernel start and imports outside the cells (~15 s) + setup / resolve cells (~10 s)
-    kmeans_s_10k=18.0,        # 02: K-means at p = 10 (4.0 s) plus the p sweep (2.4 s) on 1,000 images
-    tsne_s_10k=40.0, tsne_fixed_s=2.5,  # 02: t-SNE of 1,000 images 5.5 s; 10k scaled as N log N (not timed)
+    startup_s=9.0,            # kernel start and imports outside the cells (~5 s) + setup / resolve cells (~3 s)
+    kmeans_s_10k=8.0,         # 02: K-means at p = 10 plus the p sweep on 4,000 images ~7 s
+    tsne_s_10k=15.0, tsne_fixed_s=1.0,  # 02: t-SNE of 1,000 images ~2 s; 10k scaled as N log N (not timed)
     jpeg_ms_per_image=0.3,    # 05: the survival table and the attacked sets' countermeasures (cell totals)
-    quality_ms_per_image=0.75,  # PSNR + SSIM of 4,000 images ~3 s
+    quality_ms_per_image=0.3,  # PSNR + SSIM of a protected 32-px image
 )
 
 _T4 = Hardware(

@@ -88,8 +88,8 @@ NOTEBOOK_WORK: dict[str, dict] = {
                                                  "gen-cluster", "uc"],
                                      "views": ["fine", "coarse"]},
     "05_countermeasures": {"surrogate": "imagenet:efficientnet_lite0", "p": 10,
-                           "methods": ["clean", "random-class@fine", "gen-cluster", "jpeg-cluster", "uc"],
-                           "defenses": ["none", "jpeg:10", "grayscale"], "views": ["fine"]},
+                           "methods": ["clean", "random-class@fine", "gen-cluster", "jpeg-cluster"],
+                           "defenses": ["none", "jpeg:10"], "views": ["fine"]},
 }
 #: Entries of NOTEBOOK_WORK that are not in a notebook's parameters cell (fixed in its code: 00's ``names``, 03's
 #: ``families`` and its ``cache.craft("uc", ...)``; tests/test_estimate.py reads them from the notebooks' code).

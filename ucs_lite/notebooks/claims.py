@@ -220,17 +220,26 @@ class Claims:
         (self.reported_margins if reported else self.margins)[claim] = round(margin, 4)
         return self.check(margin >= 0, claim, shown + (f"; {detail}" if detail else ""), reported=reported)
 
-    def at_least(self, value: float, bound: float, claim: str, detail=None, reported: bool = False) -> bool:
-        """Claim ``value >= bound``; records the margin ``value - bound``."""
+    def at_least(self, value: float, bound: float, claim: str, detail=None, reported: bool = False,
+                 reference: float | None = None) -> bool:
+        """Claim ``value >= bound``; records the margin ``value - bound``. ``reference``: the quantity the bound
+        is built from (``bound = reference + slack``), so the stated *effect* ``value - reference`` is recorded
+        too (``benchmarks/claims.py`` compares it with its spread over attacker seeds)."""
         margin = float(value) - float(bound)
         self.values[claim] = {"value": round(float(value), 6), "bound": round(float(bound), 6), "sense": ">="}
+        if reference is not None:
+            self.values[claim]["effect"] = round(float(value) - float(reference), 6)
         return self._bound(margin, f"{float(value):.3f} ≥ {float(bound):.3f}, margin {margin:+.3f}", claim, detail,
                            reported)
 
-    def at_most(self, value: float, bound: float, claim: str, detail=None, reported: bool = False) -> bool:
-        """Claim ``value <= bound``; records the margin ``bound - value``."""
+    def at_most(self, value: float, bound: float, claim: str, detail=None, reported: bool = False,
+                reference: float | None = None) -> bool:
+        """Claim ``value <= bound``; records the margin ``bound - value``. ``reference``: the quantity the bound
+        is built from (``bound = reference - slack``); the stated effect ``reference - value`` is recorded too."""
         margin = float(bound) - float(value)
         self.values[claim] = {"value": round(float(value), 6), "bound": round(float(bound), 6), "sense": "<="}
+        if reference is not None:
+            self.values[claim]["effect"] = round(float(reference) - float(value), 6)
         return self._bound(margin, f"{float(value):.3f} ≤ {float(bound):.3f}, margin {margin:+.3f}", claim, detail,
                            reported)
 
