@@ -175,6 +175,8 @@ def finish(claims: "Claims", cfg: dict, measured: dict, strict: bool | None = No
 
 
 _SERIALS = itertools.count()
+#: Why a claim made with ``reported=True`` is never enforced.
+REPORTED_WHY = "not measured over seeds"
 
 
 class Claims:
@@ -197,8 +199,8 @@ class Claims:
         self.enforce = bool(enforce)
         self.results: list[tuple[bool, str, str]] = []
         self.margins: dict[str, float] = {}
-        #: claims that are only ever reported (``reported=True``): not measured over seeds, never enforced
-        self.reported: set[str] = set()
+        #: claims that are only ever reported (``reported=True`` or a reason): never enforced, claim -> why
+        self.reported: dict[str, str] = {}
         self.reported_margins: dict[str, float] = {}
         #: each numeric claim's measured value, bound and sense (">=" / "<="), recorded as ``claim_values``
         self.values: dict[str, dict] = {}
@@ -207,20 +209,21 @@ class Claims:
         #: this object's place in the kernel's checks table (a re-reported object replaces its rows)
         self.serial = next(_SERIALS)
 
-    def check(self, ok, claim: str, detail=None, reported: bool = False) -> bool:
+    def check(self, ok, claim: str, detail=None, reported: bool | str = False) -> bool:
         """Record one yes/no claim (``ok`` truthy when it holds) with an optional measured ``detail``;
-        ``reported``: a claim whose margin was not measured over seeds, printed but never enforced."""
+        ``reported``: a claim printed but never enforced — ``True`` (its margin was not measured over seeds) or
+        the reason as text (e.g. the effect lies within its seed spread at this size)."""
         ok = bool(ok)
         self.results.append((ok, claim, "" if detail is None else str(detail)))
         if reported:
-            self.reported.add(claim)
+            self.reported[claim] = reported if isinstance(reported, str) else REPORTED_WHY
         return ok
 
-    def _bound(self, margin: float, shown: str, claim: str, detail, reported: bool) -> bool:
+    def _bound(self, margin: float, shown: str, claim: str, detail, reported: bool | str) -> bool:
         (self.reported_margins if reported else self.margins)[claim] = round(margin, 4)
         return self.check(margin >= 0, claim, shown + (f"; {detail}" if detail else ""), reported=reported)
 
-    def at_least(self, value: float, bound: float, claim: str, detail=None, reported: bool = False,
+    def at_least(self, value: float, bound: float, claim: str, detail=None, reported: bool | str = False,
                  reference: float | None = None) -> bool:
         """Claim ``value >= bound``; records the margin ``value - bound``. ``reference``: the quantity the bound
         is built from (``bound = reference + slack``), so the stated *effect* ``value - reference`` is recorded
@@ -232,7 +235,7 @@ class Claims:
         return self._bound(margin, f"{float(value):.3f} ≥ {float(bound):.3f}, margin {margin:+.3f}", claim, detail,
                            reported)
 
-    def at_most(self, value: float, bound: float, claim: str, detail=None, reported: bool = False,
+    def at_most(self, value: float, bound: float, claim: str, detail=None, reported: bool | str = False,
                 reference: float | None = None) -> bool:
         """Claim ``value <= bound``; records the margin ``bound - value``. ``reference``: the quantity the bound
         is built from (``bound = reference - slack``); the stated effect ``reference - value`` is recorded too."""
@@ -275,7 +278,7 @@ class Claims:
             record("reported_margins", dict(self.reported_margins))
         _log_rows(self)
         for ok, claim, detail in self.results:
-            tag = "  (reported: not measured over seeds, never enforced)" if claim in self.reported else ""
+            tag = f"  (reported, never enforced: {self.reported[claim]})" if claim in self.reported else ""
             print(f"{'✓' if ok else '✗'} {claim}" + (f"  [{detail}]" if detail else "") + tag)
         counted = [r for r in self.results if r[1] not in self.reported]
         summary = f"{len(counted) - len(self.failed)}/{len(counted)} hold"
