@@ -384,3 +384,33 @@ def test_study_data_folder_follows_ucs_lite_data(tmp_path, monkeypatch):
     bundle.write_bytes(b"")
     monkeypatch.setenv("UCS_LITE_DATA", str(bundle))
     assert data_dir() == bundle.parent
+
+
+def test_claims_effect_spread_over_seeds_0_to_2_per_thread_count():
+    """Issue 33: an effect must be ≥ 2× its spread over attacker seeds 0–2; the spread is max − min at one thread
+    count (the larger over thread counts), the ratio the smaller over thread counts of mean / spread."""
+    effects = {("1", 0): 0.30, ("1", 1): 0.20, ("1", 2): 0.25, ("1", 3): 0.01,   # seed 3 is not in the spread
+               ("2", 0): 0.30, ("2", 1): 0.28, ("2", 2): 0.26}
+    runs = [{**_record(t, s, 0.5, 0.4, ">=", "x", "2026-12-07T10:00:00Z"), "effect": e} for (t, s), e in effects.items()]
+    out = claims.effect_spread(runs)
+    assert out["effect_min"] == pytest.approx(0.01)
+    assert out["spread_0_2"] == pytest.approx(0.10)                      # threads 1: 0.30 − 0.20
+    assert out["effect_vs_spread"] == pytest.approx(2.5)                 # threads 1: 0.25 / 0.10 (threads 2: 7.0)
+    # without recorded effects (claims made without reference=) nothing is claimed about the spread
+    assert claims.effect_spread([_record(1, 0, 0.5, 0.4, ">=", "x", "t")])["effect_vs_spread"] is None
+    # a thread count with fewer than the three seeds is left out
+    partial = [{**_record(1, s, 0.5, 0.4, ">=", "x", "t"), "effect": 0.2} for s in (0, 1)]
+    assert claims.effect_spread(partial)["spread_0_2"] is None
+
+
+def test_notebook_claims_record_the_stated_effect_from_their_reference():
+    from ucs_lite.notebooks import Claims
+
+    c = Claims(enforce=False)
+    c.at_most(0.30, 0.55 - 0.15, "drop", reference=0.55)
+    c.at_least(0.50, 0.30 + 0.10, "gap", reference=0.30)
+    c.at_least(0.6, 0.25, "no reference")
+    assert c.values["drop"]["effect"] == pytest.approx(0.25) and c.values["gap"]["effect"] == pytest.approx(0.20)
+    assert "effect" not in c.values["no reference"]
+    c.at_most(0.5, 0.4, "noisy", reported="within its seed spread")
+    assert c.reported["noisy"] == "within its seed spread" and "noisy" not in c.failed
