@@ -9,13 +9,16 @@ Parts (each from an empty result cache, except the resumes, which keep the kille
   b  the first half of the images (hard links), one process: peak RSS against a
   c  every image, killed (SIGKILL to the process group) once half the feature chunks are done, resumed, killed again
      once half the PNGs are written, resumed to the end: outputs compared with a
-  d  every image, two local workers (torchrun, 1 thread each): outputs compared with a, speed-up per stage
+  d  every image, two local workers (started by ucs_lite.launch, 1 thread each): outputs compared with a, speed-up
+     per stage
+  t  d with torchrun as the launcher (its agent process imports torch): outputs compared with a
   s  every image, one process at 1 thread (the threads condition: outputs compared with a; the fair baseline for d's
      speed-up on a 2-core machine shared with other jobs)
   e  K-means quality: the streamed clusters of a and a full K-means (n_init 10) on the same features, against the
      CIFAR-10 labels (purity, NMI) and against each other
   f  256 larger images (384 px): read + shrink and apply rates per process, for the ImageNet projection
-  g  the resident memory of a process that only imports torch and ucs_lite.stream (what every worker starts with)
+  g  the resident memory of a process step by step: torch, ucs_lite.stream, the surrogate's TorchScript copy,
+     sklearn, timm + torchvision and the eager surrogate (where a worker's memory goes)
 
 The surrogate encodes at ``--resolution`` (default 64 px, the images' own size, instead of EfficientNet-Lite0's 224)
 so that the four runs fit the machine; the projection to ImageNet uses the time model's 224-px GPU figures.
@@ -83,14 +86,30 @@ def generate(root: Path, size: int = 64, big: int = 256, big_size: int = 384) ->
 
 # ---------------------------------------------------------------------------------------------- running
 
+def _proc_status(pid: int) -> dict:
+    """Resident memory of a process by kind (MB) from ``/proc/PID/status``: ``anon`` (its own heap and stacks,
+    relocated library data), ``file`` (mapped files: the shared libraries' code and read-only data, which RSS counts
+    in full in every process that maps them), ``shmem``."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile", "RssShmem"):
+                out[key[3:].lower()] = round(int(value.split()[0]) / 1024, 1)
+    return out
+
+
 class RssMonitor(threading.Thread):
     """Polls a process and all its descendants every ``every`` seconds: the peak of their summed resident memory (RSS:
     shared library pages counted once per process) and of their summed proportional set size (PSS: shared pages
-    divided among the processes that map them, what the processes take from the machine together)."""
+    divided among the processes that map them, what the processes take from the machine together). At the RSS peak
+    it keeps each process's RSS split into anonymous and file-backed pages, its PSS and its command line
+    (``at_peak``), and each process's own peak RSS (``per_process``)."""
 
     def __init__(self, pid: int, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.peak, self.peak_pss, self.peak_procs = pid, every, 0, 0, 0
+        self.t0, self.peak_at_s, self.at_peak, self.own = time.time(), None, [], {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -106,15 +125,24 @@ class RssMonitor(threading.Thread):
             except psutil.NoSuchProcess:
                 return
             total = pss = 0
+            rows = []
             for p in procs:
                 try:
                     mem = p.memory_full_info()
-                    total += mem.rss
-                    pss += mem.pss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
+                    kinds = _proc_status(p.pid)
+                    cmd = " ".join(a.rsplit("/", 1)[-1] for a in p.cmdline()[:4])
+                except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+                    continue
+                total += mem.rss
+                pss += mem.pss
+                rss_mb = round(mem.rss / 2**20, 1)
+                rows.append({"pid": p.pid, "command": cmd, "rss_mb": rss_mb, "pss_mb": round(mem.pss / 2**20, 1),
+                             **{f"{k}_mb": v for k, v in kinds.items()}})
+                own = self.own.setdefault(p.pid, {"command": cmd, "peak_rss_mb": 0.0})
+                own["peak_rss_mb"] = max(own["peak_rss_mb"], rss_mb)
             if total > self.peak:
                 self.peak, self.peak_procs = total, len(procs)
+                self.peak_at_s, self.at_peak = round(time.time() - self.t0, 1), rows
             self.peak_pss = max(self.peak_pss, pss)
             time.sleep(self.every)
 
@@ -123,11 +151,11 @@ class RssMonitor(threading.Thread):
         self.join(timeout=2)
 
 
-def stream_cmd(inp: Path, out: Path, args: argparse.Namespace, workers: int = 1) -> list[str]:
-    """The ``python -m ucs_lite.stream`` command line of one run."""
+def stream_cmd(inp: Path, out: Path, args: argparse.Namespace, workers: int = 1, launcher: str = "local") -> list[str]:
+    """The ``python -m ucs_lite.stream`` command line of one run (``launcher``: what starts the workers)."""
     return [sys.executable, "-m", "ucs_lite.stream", "--input-dir", str(inp), "--output-dir", str(out),
             "--resolution", str(args.resolution), "--chunk-size", str(args.chunk_size), "--quiet",
-            "--workers", str(workers), "--threads", str(args.threads // workers)]
+            "--workers", str(workers), "--threads", str(args.threads // workers), "--launcher", launcher]
 
 
 def run_stream(cmd: list[str], cache: Path, kill_when=None) -> dict:
@@ -148,7 +176,9 @@ def run_stream(cmd: list[str], cache: Path, kill_when=None) -> dict:
     out = proc.stdout.read() if proc.stdout else ""
     mon.stop()
     return {"rc": proc.returncode, "seconds": round(time.time() - t0, 2), "peak_rss_mb": round(mon.peak / 2**20, 1),
-            "peak_pss_mb": round(mon.peak_pss / 2**20, 1), "processes": mon.peak_procs, "killed": killed, "stdout_tail": out.strip().splitlines()[-1:] if out else []}
+            "peak_pss_mb": round(mon.peak_pss / 2**20, 1), "processes": mon.peak_procs, "killed": killed,
+            "peak_at_s": mon.peak_at_s, "at_peak": mon.at_peak, "per_process": list(mon.own.values()),
+            "stdout_tail": out.strip().splitlines()[-1:] if out else []}
 
 
 def summary_of(out: Path) -> dict:
@@ -193,12 +223,13 @@ def _lines(state: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------- parts
 
-def part_full(root: Path, args, name: str, inp: Path, workers: int = 1, threads: int | None = None) -> dict:
+def part_full(root: Path, args, name: str, inp: Path, workers: int = 1, threads: int | None = None,
+              launcher: str = "local") -> dict:
     """One complete run from an empty cache into ``root/out_<name>`` (``threads``: per process, default
     ``args.threads`` split over the workers)."""
     out = root / f"out_{name}"
     _clean(out)
-    cmd = stream_cmd(inp, out, args, workers)
+    cmd = stream_cmd(inp, out, args, workers, launcher)
     if threads is not None:
         cmd[cmd.index("--threads") + 1] = str(threads)
     r = run_stream(cmd, fresh_cache(root, name))
@@ -266,17 +297,50 @@ def part_big(root: Path, args) -> dict:
             "apply_per_s": s["stages"]["apply"]["images_per_s"], "summary": s}
 
 
-def part_import_rss() -> dict:
-    """RSS and PSS (MB) of a fresh Python process after ``import torch, ucs_lite.stream`` and after also building the
-    default surrogate at 64 px: the memory every worker holds before any image is read."""
-    code = ("import psutil, json, torch, ucs_lite.stream; m0 = psutil.Process().memory_full_info(); "
-            "from ucs_lite.surrogates import create_surrogate; s = create_surrogate(device='cpu', resolution=64); "
-            "m1 = psutil.Process().memory_full_info(); "
-            "print(json.dumps({'import_rss_mb': m0.rss / 2**20, 'import_pss_mb': m0.pss / 2**20, "
-            "'surrogate_rss_mb': m1.rss / 2**20, 'surrogate_pss_mb': m1.pss / 2**20}))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    return {k: round(v, 1) for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+_IMPORT_STEPS = r"""
+import json, psutil
+def m():
+    info = psutil.Process().memory_full_info()
+    kinds = {}
+    for line in open("/proc/self/status"):
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile"):
+            kinds[key[3:].lower() + "_mb"] = round(int(value.split()[0]) / 1024, 1)
+    return {"rss_mb": round(info.rss / 2**20, 1), "pss_mb": round(info.pss / 2**20, 1), **kinds}
+rows = []
+import torch
+torch.set_num_threads(1)
+rows.append(["import torch", m()])
+import ucs_lite.stream as us
+us.craft_options(us.StreamConfig("in", "out"))
+rows.append(["+ ucs_lite.stream and the default method's modules (every worker)", m()])
+s = us.feature_surrogate("imagenet:efficientnet_lite0", torch.device("cpu"), 64)
+rows.append(["+ the surrogate's TorchScript copy at 64 px (what a worker's feature stage runs)", m()])
+import sklearn.cluster
+rows.append(["+ sklearn.cluster (rank 0 only: K-means)", m()])
+import timm
+rows.append(["+ timm, which imports torchvision (what building the eager surrogate imports)", m()])
+from ucs_lite.surrogates import create_surrogate
+e = create_surrogate(device="cpu", resolution=64)
+rows.append(["+ the eager surrogate built (what every worker held before)", m()])
+print(json.dumps(rows))
+"""
+
+
+def part_import_rss(root: Path) -> dict:
+    """Resident memory (RSS, PSS, RSS split into anonymous and file-backed pages; MB) of a fresh Python process at 1
+    thread, step by step: ``import torch``; ``ucs_lite.stream`` and the modules the default method imports (what
+    every worker holds before any image); the surrogate's TorchScript copy (the feature stage); ``sklearn.cluster``
+    (rank 0's K-means); ``timm`` with torchvision and the eager surrogate (what building the model itself adds,
+    measured after the rest). The TorchScript copy is made first by another process, as ``ucs_lite.launch`` does."""
+    cache = fresh_cache(root, "g")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "UCS_LITE_CACHE": str(cache)}
+    subprocess.run([sys.executable, "-c", "from ucs_lite.stream import make_traced; "
+                    "make_traced('imagenet:efficientnet_lite0', 64)"], cwd=ROOT, check=True, env=env)
+    out = subprocess.run([sys.executable, "-c", _IMPORT_STEPS], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env=env)
+    steps = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"steps": [{"step": name, **mem} for name, mem in steps]}
 
 
 def projection(res: dict) -> dict:
@@ -330,12 +394,14 @@ def run(args) -> dict:
             res["s"] = part_full(root, args, "s", root / "images", threads=1)
         elif part == "d":
             res["d"] = part_full(root, args, "d", root / "images", workers=2)
+        elif part == "t":
+            res["t"] = part_full(root, args, "t", root / "images", workers=2, launcher="torchrun")
         elif part == "e":
             res["e"] = part_kmeans_quality(root)
         elif part == "f":
             res["f"] = part_big(root, args)
         elif part == "g":
-            res["g"] = part_import_rss()
+            res["g"] = part_import_rss(root)
         print(f"part {part}: {time.time() - t0:.0f} s", flush=True)
         res[part]["run_by"] = {"command": command_line(), "commit": commit(),
                                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load": os.getloadavg()}
@@ -354,6 +420,7 @@ def checks(res: dict) -> dict:
     return {"peak_rss_a_le_2gb": None if not a else a["peak_rss_mb"] <= 2048,
             "peak_rss_half_within_10pct": None if not (a and b) else abs(b["peak_rss_mb"] / a["peak_rss_mb"] - 1) <= 0.10,
             "resume_bit_identical": same(c), "two_workers_bit_identical": same(d),
+            "two_torchrun_workers_bit_identical": same(res.get("t")),
             "one_thread_bit_identical": same(res.get("s")),
             "two_workers_peak_rss_le_2gb": None if not d else d["peak_rss_mb"] <= 2048}
 

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ucs_lite"
 #: Each module's layer, lowest first (a new module gets a line here: the test names any module without one).
 LAYERS: dict[str, int] = {
     # 0 — foundations: no other ucs_lite module
-    "ucs_lite": 0, "ucs_lite.errors": 0, "ucs_lite.files": 0,
+    "ucs_lite": 0, "ucs_lite.errors": 0, "ucs_lite.files": 0, "ucs_lite.launch": 0,
     # 1 — torch-free catalogues (what --help reads) and what a result was made with
     "ucs_lite.methods": 1, "ucs_lite.strengths": 1, "ucs_lite.provenance": 1,
     # 2 — data, numbers, models, profiles and the time model

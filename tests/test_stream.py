@@ -180,14 +180,46 @@ def _gloo_missing() -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_gloo_missing() is not None, reason=str(_gloo_missing()))
-def test_two_torchrun_workers_give_the_same_bytes(folder, baseline, tmp_path):
+@pytest.mark.parametrize("launcher", ["local", "torchrun"])
+def test_two_workers_give_the_same_bytes(folder, baseline, tmp_path, launcher):
+    """Two workers started by the built-in launcher (ucs_lite.launch, the default) or by torchrun: every byte as one
+    process's."""
     out = tmp_path / "out"
-    r = run_cli(folder, out, tmp_path / "cache", "--workers", "2")
+    r = run_cli(folder, out, tmp_path / "cache", "--workers", "2", "--launcher", launcher)
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "ucs_lite_stream_summary.json").read_text())
     assert summary["workers"] == 2 and summary["threads_per_worker"] >= 1
     assert (out / MANIFEST).read_bytes() == (baseline[0] / MANIFEST).read_bytes()
     assert file_digests(out) == file_digests(baseline[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_gloo_missing() is not None, reason=str(_gloo_missing()))
+def test_local_launcher_stops_the_others_when_a_worker_fails_and_the_rerun_resumes(folder, baseline, tmp_path):
+    """A worker that stops abruptly in the apply stage (the test hook) makes the launcher stop the other worker and
+    return its exit code; the same command then resumes to the same bytes as one process. The launcher process
+    imports neither torch nor numpy."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    stopped = run_cli(folder, out, cache, "--workers", "2", env={STOP_AFTER_ENV: "5"})
+    assert stopped.returncode == STOP_EXIT_CODE, stopped.stderr[-3000:]
+    assert not (out / MANIFEST).exists()
+    r = run_cli(folder, out, cache, "--workers", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / MANIFEST).read_bytes() == (baseline[0] / MANIFEST).read_bytes()
+    assert file_digests(out) == file_digests(baseline[0])
+    probe = subprocess.run([sys.executable, "-c", "import sys, ucs_lite.launch; "
+                            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"],
+                           cwd=ROOT, capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]"
+
+
+def test_local_launcher_environment():
+    from ucs_lite.launch import worker_env
+
+    env = worker_env(1, 2, 12345, threads=3, base={"MALLOC_ARENA_MAX": "8"})
+    assert (env["RANK"], env["LOCAL_RANK"], env["WORLD_SIZE"], env["LOCAL_WORLD_SIZE"]) == ("1", "1", "2", "2")
+    assert (env["MASTER_ADDR"], env["MASTER_PORT"], env["OMP_NUM_THREADS"]) == ("127.0.0.1", "12345", "3")
+    assert env["MALLOC_ARENA_MAX"] == "8"  # the user's setting wins
 
 
 def test_uc_is_crafted_on_a_bounded_sample_of_each_cluster(folder, tmp_path, monkeypatch):
@@ -203,3 +235,26 @@ def test_uc_is_crafted_on_a_bounded_sample_of_each_cluster(folder, tmp_path, mon
     pert = Perturbation.load(tmp_path / "out" / STATE_DIR / "delta.npz")
     assert pert.meta["sample_per_cluster"] == [5, 5, 5] and pert.meta["craft"]["steps"] == 2
     assert pert.delta.shape == (3, 3, 32, 32) and np.abs(pert.delta).max() <= pert.eps + 1e-6
+
+
+@pytest.mark.parametrize("name, resolution", [("tiny", None),
+                                              pytest.param("imagenet:efficientnet_lite0", 64, marks=pytest.mark.slow)])
+def test_torchscript_copy_of_the_surrogate_gives_the_same_features_bit_for_bit(name, resolution, tmp_path,
+                                                                              monkeypatch):
+    """The feature stage's TorchScript copy (no timm in the workers) against the eager surrogate, batch splits
+    included: equal bit for bit, or a stream's clusters could differ from folder mode's for no reason."""
+    import torch
+
+    from ucs_lite.stream import encode_chunk, feature_surrogate, traced_path
+    from ucs_lite.surrogates import create_surrogate
+
+    monkeypatch.setenv("UCS_LITE_CACHE", str(tmp_path))
+    traced = feature_surrogate(name, torch.device("cpu"), resolution)
+    assert traced.engine == "torchscript" and traced_path(name, resolution).is_file()
+    eager = create_surrogate(name, device="cpu", resolution=resolution)
+    images = np.random.default_rng(0).integers(0, 256, (21, 48, 48, 3), dtype=np.uint8)
+    want = encode_chunk(eager, images, 8)
+    assert np.array_equal(encode_chunk(traced, images, 8), want)
+    again = feature_surrogate(name, torch.device("cpu"), resolution)  # loaded from the file this time
+    for _ in range(3):  # TorchScript's profiling executor specialises a graph after its first runs
+        assert np.array_equal(encode_chunk(again, images, 8), want)

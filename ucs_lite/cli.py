@@ -234,10 +234,12 @@ def _protect_bundle(a: argparse.Namespace) -> int:
 
 def cmd_protect_stream(a: argparse.Namespace) -> int:
     """``protect-stream``: :mod:`ucs_lite.stream` (streamed, resumable; ``--workers N`` starts N local processes
-    with torchrun; on a cluster, torchrun runs ``python -m ucs_lite.stream`` with the same flags)."""
+    with :mod:`ucs_lite.launch`, which this process becomes when it is the ``ucs-lite`` command itself, so that no
+    parent holding ucs_lite's imports waits beside the workers; on several machines, torchrun runs
+    ``python -m ucs_lite.stream`` with the same flags)."""
     from .stream import run_from_args
 
-    return run_from_args(a)
+    return run_from_args(a, replace_process=getattr(a, "_console", False))
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -575,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
+    args._console = argv is None  # the ucs-lite command itself (not a call from Python): may replace its process
     from .data import UcsWarning
     from .errors import UcsError
     threads = os.environ.get("UCS_LITE_THREADS")

@@ -1,7 +1,7 @@
 """Protect a folder of any size: streamed, bounded memory, resumable, and sharded over workers (issue 37).
 
-``ucs-lite protect-stream --input-dir IN --output-dir OUT [--workers N]`` (or ``torchrun ... -m ucs_lite.stream``)
-runs folder mode's label-free cluster noise in six stages, each of which writes what it made to disk before the
+``ucs-lite protect-stream --input-dir IN --output-dir OUT [--workers N]`` (``--workers N``: N local processes
+started by :mod:`ucs_lite.launch`; on several machines ``torchrun ... -m ucs_lite.stream``) runs folder mode's label-free cluster noise in six stages, each of which writes what it made to disk before the
 next one starts, so that memory does not grow with the number of images N and a killed run continues where it
 stopped when the same command is run again:
 
@@ -32,7 +32,8 @@ files) rather than through a memory map, whose touched pages would count in the 
 with N. What does grow with N: the validity flags read whole at the cluster stage (1 byte per image plus 8 per image
 for the sampled indices) and the done-flags of the apply stage (1 byte per image).
 
-Sharding (``torch.distributed``, gloo backend, launched by ``torchrun``): rank r takes chunks r, r + W, r + 2W, …
+Sharding (``torch.distributed``, gloo backend, ``env://`` rendezvous; the workers started by :mod:`ucs_lite.launch`
+on one machine, a launcher that imports no torch, or by ``torchrun`` on one or several machines): rank r takes chunks r, r + W, r + 2W, …
 of the feature and apply stages; K-means and δ run on rank 0, the others wait at a barrier and read its files.
 Because chunk and batch boundaries depend on the image index only, every batch holds the same images whatever the
 number of workers, and the outputs are identical to one process's (measured: tests/test_stream.py, docs/scale.md).
@@ -191,8 +192,9 @@ class Dist:
 
 
 def init_dist() -> Dist:
-    """Join the process group torchrun set up (``WORLD_SIZE`` > 1: gloo backend, 24 h barrier timeout, since rank 0
-    clusters alone while the others wait); one process otherwise."""
+    """Join the process group the launcher (:mod:`ucs_lite.launch` or torchrun) described in the environment
+    (``WORLD_SIZE`` > 1: gloo backend, 24 h barrier timeout, since rank 0 clusters alone while the others wait); one
+    process otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = (int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if world <= 1:
@@ -204,6 +206,98 @@ def init_dist() -> Dist:
     if not td.is_initialized():
         td.init_process_group("gloo", timeout=timedelta(hours=24))
     return Dist(td.get_rank(), td.get_world_size(), *local)
+
+
+# ------------------------------------------------------------------------------------------------ the surrogate
+
+#: surrogates whose weights their name fixes (the pip package's file; a seeded init): on a CPU the feature stage runs
+#: a TorchScript copy of their backbone (:func:`feature_surrogate`), so that a worker does not import timm and,
+#: through it, torchvision (about 0.2 GB of resident memory per process; docs/scale.md)
+TRACEABLE = ("imagenet:efficientnet_lite0", "efficientnet_lite0", "tiny")
+
+
+def traced_path(name: str, resolution: int | None) -> Path:
+    """Where the TorchScript copy of surrogate ``name``'s backbone at ``resolution`` (None: its own) is kept: under
+    the cache root's ``surrogates/traced/``, named by the torch and ucs_lite versions."""
+    import re
+
+    import torch
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    return (cache_dir() / "surrogates" / "traced"
+            / f"{slug}-{resolution or 'default'}px-torch{torch.__version__}-ucs{__version__}.pt".replace("+", "_"))
+
+
+def make_traced(name: str, resolution: int | None) -> Path:
+    """Build surrogate ``name`` (on the CPU), trace its backbone at its resolution (channels-last input, as
+    :meth:`~ucs_lite.surrogates.Surrogate.encode` feeds it) and save it atomically at :func:`traced_path` with
+    what :func:`load_traced` needs (name, resolution, dimension, normalisation). Returns the path."""
+    import torch
+
+    from .surrogates import create_surrogate
+
+    s = create_surrogate(name, device="cpu", resolution=resolution)
+    x = torch.zeros(2, 3, s.resolution, s.resolution).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarning: padding fixed at this resolution, as intended; FutureWarning
+        traced = torch.jit.trace(s.backbone, x, check_trace=False)
+        meta = {"name": s.name, "resolution": s.resolution, "dim": s.dim, "for_tests_only": s.for_tests_only,
+                "mean": s.mean.flatten().tolist(), "std": s.std.flatten().tolist()}
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf, _extra_files={"meta.json": json.dumps(meta)})
+    path = traced_path(name, resolution)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_traced(path: Path, device):
+    """A :class:`~ucs_lite.surrogates.Surrogate` around the TorchScript backbone saved by :func:`make_traced`."""
+    import torch
+
+    from .surrogates import Surrogate
+
+    extra = {"meta.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export, whose
+        backbone = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)  # loader imports far more
+    meta = json.loads(extra["meta.json"])
+    s = Surrogate(backbone, meta["name"], meta["resolution"], tuple(meta["mean"]), tuple(meta["std"]), meta["dim"],
+                  for_tests_only=meta["for_tests_only"])
+    s.engine = "torchscript"
+    return s.to(device).to(memory_format=torch.channels_last)
+
+
+def uses_traced(name: str, device) -> bool:
+    """Whether the feature stage runs surrogate ``name`` as a TorchScript copy on ``device`` (:data:`TRACEABLE`,
+    CPU: the GPU path keeps the eager model and its autocast)."""
+    return device.type == "cpu" and name in TRACEABLE
+
+
+def prepare_surrogate(cfg: StreamConfig, device) -> None:
+    """Make the TorchScript copy of the run's surrogate when the feature stage will use one and it is missing."""
+    if uses_traced(cfg.surrogate, device) and not traced_path(cfg.surrogate, cfg.resolution).is_file():
+        make_traced(cfg.surrogate, cfg.resolution)
+
+
+def feature_surrogate(name: str, device, resolution: int | None):
+    """The surrogate the feature stage encodes with: where :func:`uses_traced`, the TorchScript copy of its backbone
+    (made first when missing; run with TorchScript's graph optimisations off, it executes the eager model's
+    operations in the same order: features equal bit for bit on this machine, tests/test_stream.py); otherwise the
+    surrogate itself (:func:`ucs_lite.surrogates.create_surrogate`). Its ``engine`` says which."""
+    from .surrogates import create_surrogate
+
+    if not uses_traced(name, device):
+        s = create_surrogate(name, device=device, resolution=resolution)
+        s.engine = "eager"
+        return s
+    path = traced_path(name, resolution)
+    if not path.is_file():
+        make_traced(name, resolution)
+    try:
+        return load_traced(path, device)
+    except (RuntimeError, KeyError, ValueError):  # unreadable: made again
+        make_traced(name, resolution)
+        return load_traced(path, device)
 
 
 # ------------------------------------------------------------------------------------------------ row files
@@ -369,7 +463,7 @@ def encode_chunk(surrogate, images: np.ndarray, batch_size: int) -> np.ndarray:
     import torch
 
     out = np.zeros((len(images), surrogate.dim), np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
         for s in range(0, len(images), batch_size):
             x = torch.from_numpy(images[s:s + batch_size]).permute(0, 3, 1, 2).float().div_(255.0)
             out[s:s + len(x)] = surrogate.encode(x).cpu().numpy()
@@ -381,7 +475,8 @@ def chunk_features(surrogate, images: np.ndarray, batch_size: int) -> tuple[np.n
     root's ``features/stream/`` keyed by :func:`ucs_lite.cluster.feature_key`, the batch size and the pixels."""
     from .cluster import feature_key
 
-    h = hashlib.sha256(repr(sorted({**feature_key(surrogate, images), "batch": batch_size}.items())).encode())
+    h = hashlib.sha256(repr(sorted({**feature_key(surrogate, images), "batch": batch_size,
+                                    "engine": getattr(surrogate, "engine", "eager")}.items())).encode())
     h.update(np.ascontiguousarray(images).tobytes())
     path = cache_dir() / "features" / "stream" / f"{h.hexdigest()[:24]}.npy"
     if path.is_file():
@@ -461,11 +556,34 @@ def _mixed_batches(feats: RowFile, valid: RowFile, chunk: int, mix: int, rng: np
     n = feats.shape[0]
     order = rng.permutation(-(-n // chunk))
     for g in range(0, len(order), mix):
-        rows = [_valid_rows(feats, valid, c * chunk, min(n, (c + 1) * chunk))[0] for c in order[g:g + mix]]
-        buf = np.concatenate(rows) if rows else np.zeros((0, feats.shape[1]), np.float32)
-        buf = buf[rng.permutation(len(buf))]
+        group = [(c * chunk, min(n, (c + 1) * chunk)) for c in order[g:g + mix]]
+        oks = [valid.read(a, b).astype(bool) for a, b in group]
+        total = sum(int(ok.sum()) for ok in oks)
+        # buf = concatenate(rows)[perm], built in place: row j of the concatenation goes to where[j] (perm's inverse),
+        # one chunk at a time, so that only the buffer and one chunk are held (the same rows in the same order)
+        perm = rng.permutation(total)
+        where = np.empty_like(perm)
+        where[perm] = np.arange(total)
+        buf = np.empty((total, feats.shape[1]), np.float32)
+        at = 0
+        for (a, b), ok in zip(group, oks):
+            rows = feats.read(a, b)[ok]
+            buf[where[at:at + len(rows)]] = rows
+            at += len(rows)
+        del rows, where, perm
         for s in range(0, len(buf), chunk):
             yield buf[s:s + chunk]
+
+
+def _distinct_rows(x: np.ndarray, enough: int) -> int:
+    """The number of distinct rows of ``x`` (counted up to ``enough``; 0.0 and −0.0 alike), without the sorted copy
+    ``np.unique(x, axis=0)`` makes."""
+    seen: set[bytes] = set()
+    for row in x:
+        seen.add(hashlib.blake2b((row + 0.0).tobytes(), digest_size=16).digest())
+        if len(seen) >= enough:
+            break
+    return len(seen)
 
 
 def stream_kmeans(feats: RowFile, valid: RowFile, p: int, seed: int, mode: str, chunk: int, epochs: int,
@@ -495,11 +613,14 @@ def stream_kmeans(feats: RowFile, valid: RowFile, p: int, seed: int, mode: str, 
     del valid_idx
     sample = np.concatenate([feats.read(s, min(n, s + chunk))[pick[(pick >= s) & (pick < s + chunk)] - s]
                              for s in range(0, n, chunk)])
+    del pick
     x0 = _prepare(sample, mode, mean, std)
-    if len(np.unique(x0, axis=0)) < p:
+    del sample
+    if _distinct_rows(x0, p) < p:
         raise DataError(f"fewer than p = {p} distinct images (by surrogate features) in the K-means sample; "
                         "use fewer --clusters")
     init = KMeans(n_clusters=p, n_init=10, random_state=seed).fit(x0).cluster_centers_
+    del x0
     km = MiniBatchKMeans(n_clusters=p, init=init, n_init=1, random_state=seed, batch_size=chunk,
                          reassignment_ratio=0.0)
     for _ in tqdm(range(epochs), desc="mini-batch K-means", disable=not progress, unit="pass"):
@@ -575,6 +696,11 @@ def delta_stage(cfg: StreamConfig, src: Path, state: Path, files: FileList, surr
                                 dist=opts.get("dist", "sign"), lowfreq_res=opts.get("lowfreq_res", 8),
                                 gray=opts.get("gray", False))
     else:
+        if getattr(surrogate, "engine", "eager") != "eager":  # crafting differentiates through the model itself
+            # (the feature stage ran a TorchScript copy, since released)
+            from .surrogates import create_surrogate
+
+            surrogate = create_surrogate(cfg.surrogate, device=surrogate.device, resolution=cfg.resolution)
         delta, meta = _crafted_delta(cfg, src, state, files, surrogate, eps, mode, opts, progress, meta)
     pert = Perturbation(delta, np.zeros(0, np.int64), cfg.method, eps, cfg.seed, surrogate.name, meta=meta)
     if construction.colour == "luma":
@@ -764,6 +890,31 @@ def _start_state(cfg: StreamConfig, state: Path, identity: dict) -> bool:
     return False
 
 
+@dataclass
+class _SurrogateInfo:
+    """What the stages after the feature stage read of a TorchScript surrogate (the model itself is released)."""
+
+    name: str
+    resolution: int
+    dim: int
+    for_tests_only: bool
+    device: object
+    engine: str = "released"
+
+
+def release_memory() -> None:
+    """Give freed heap memory back to the system (``malloc_trim``, glibc only): what a stage freed would otherwise
+    stay in the process's resident memory while the others wait for it."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class _Stages:
     """Seconds and image counts per stage, measured on rank 0 from the stage's start to the barrier after it."""
 
@@ -785,7 +936,7 @@ def protect_stream(cfg: StreamConfig, device: str = "auto", overwrite: bool = Fa
     of the work (see the module docstring for the stages). Returns the summary (rank 0: also written to
     ``OUT/ucs_lite_stream_summary.json``; other ranks return their own counts)."""
     from .precision import precision_label
-    from .surrogates import create_surrogate, resolve_device
+    from .surrogates import resolve_device
 
     check_config(cfg)
     opts = craft_options(cfg)  # one-line errors for bad options before any work
@@ -795,7 +946,10 @@ def protect_stream(cfg: StreamConfig, device: str = "auto", overwrite: bool = Fa
         import torch
 
         dev = torch.device("cuda", dist.local_rank)
-    surrogate = create_surrogate(cfg.surrogate, device=dev, resolution=cfg.resolution)
+    if dist.local_rank == 0:  # one process per machine makes the TorchScript copy (ucs_lite.launch made it already)
+        prepare_surrogate(cfg, dev)
+    dist.barrier()
+    surrogate = feature_surrogate(cfg.surrogate, dev, cfg.resolution)
     identity = cfg.identity(precision_label(surrogate.device))
     src, dst, state = _check_dirs(cfg, overwrite, dist.main)
     stages = _Stages()
@@ -815,6 +969,10 @@ def protect_stream(cfg: StreamConfig, device: str = "auto", overwrite: bool = Fa
     n = len(files)
     stages.done("list", n)
     fc = features_stage(cfg, src, state, files, surrogate, dist, progress and dist.main)
+    if getattr(surrogate, "engine", "eager") == "torchscript":  # not needed after this stage: keep what names it
+        surrogate = _SurrogateInfo(surrogate.name, surrogate.resolution, surrogate.dim, surrogate.for_tests_only,
+                                   surrogate.device)
+    release_memory()
     dist.barrier()
     totals = dict(zip(fc, dist.sum(list(fc.values()))))
     stages.done("features", totals["computed"], **totals)
@@ -822,6 +980,7 @@ def protect_stream(cfg: StreamConfig, device: str = "auto", overwrite: bool = Fa
     info: dict = {}
     if dist.main and not (state / "assign.npy").is_file():
         info = cluster_stage(cfg, state, n, surrogate.dim, mode, progress)
+        release_memory()
     dist.barrier()
     stages.done("cluster", info.get("n_valid", 0))
     if dist.main and not (state / "delta.npz").is_file():
@@ -889,11 +1048,16 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-per-cluster", type=int, default=256, help="(uc, uc-robust) images per cluster δ sees")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE", help="method option (as protect's --opt)")
     p.add_argument("--workers", type=int, default=1,
-                   help="local worker processes (launched with torchrun); on a cluster run torchrun yourself")
+                   help="local worker processes (started by ucs_lite.launch, or torchrun with --launcher torchrun); "
+                        "on several machines run torchrun yourself")
+    p.add_argument("--launcher", default="local", choices=["local", "torchrun"],
+                   help="what starts the --workers processes on this machine: local (ucs_lite.launch, a launcher "
+                        "that imports no torch; default) or torchrun (torch.distributed.run --standalone)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--overwrite", action="store_true", help="allow a non-empty output folder; replace outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)  # ucs_lite.launch: before workers
 
 
 def config_from_args(a: argparse.Namespace) -> StreamConfig:
@@ -951,16 +1115,31 @@ def argv_of(a: argparse.Namespace) -> list[str]:
 
 
 def run_from_args(a: argparse.Namespace, replace_process: bool = False) -> int:
-    """Run parsed :func:`add_stream_arguments` flags: launch ``--workers`` local processes with torchrun (unless
-    already under torchrun; ``replace_process``: see :func:`launch_workers`), set the torch threads per worker
-    (default: cores / local workers), run :func:`protect_stream` and print its summary (rank 0) as one JSON line."""
+    """Run parsed :func:`add_stream_arguments` flags: start ``--workers`` local processes (unless already a worker:
+    ``WORLD_SIZE`` set) with :mod:`ucs_lite.launch` (``--launcher local``; ``replace_process``: this process
+    becomes the launcher, a fresh interpreter holding only the standard library, instead of waiting beside it) or
+    torchrun (``--launcher torchrun``, :func:`launch_workers`); as a worker or a single process, set the torch
+    threads (default: cores / local workers), run :func:`protect_stream` and print its summary (rank 0) as one JSON
+    line."""
     cfg = config_from_args(a)
     check_config(cfg)
+    if getattr(a, "prepare_only", False):  # what ucs_lite.launch runs once before it starts the workers
+        from .surrogates import resolve_device
+
+        craft_options(cfg)
+        prepare_surrogate(cfg, resolve_device(a.device))
+        return 0
     if a.workers > 1 and "WORLD_SIZE" not in os.environ:
         craft_options(cfg)  # option errors before any process starts
         threads = a.threads or max(1, (os.cpu_count() or 1) // a.workers)
-        return launch_workers(argv_of(argparse.Namespace(**{**vars(a), "threads": threads})), a.workers,
-                              replace_process)
+        worker_argv = argv_of(argparse.Namespace(**{**vars(a), "threads": threads}))
+        if getattr(a, "launcher", "local") == "torchrun":
+            return launch_workers(worker_argv, a.workers, replace_process)
+        from .launch import exec_launcher, launch_local
+
+        if replace_process:
+            exec_launcher(worker_argv, a.workers, threads)
+        return launch_local(worker_argv, a.workers, threads)
     import torch
 
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
