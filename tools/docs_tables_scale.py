@@ -23,21 +23,22 @@ def _speedup(one: dict | None, two: dict | None) -> str:
     return f"{one['seconds'] / two['seconds']:.2f}×"
 
 
-@block("scale-throughput", SRC, rows="parts a (one process, 2 threads), s (one process, 1 thread) and d (two torchrun "
-                                     "workers, 1 thread each): `summary.stages`")
+@block("scale-throughput", SRC, rows="parts a (one process, 2 threads), s (one process, 1 thread), d (two workers, 1 "
+                                     "thread each, local launcher) and t (d under torchrun): `summary.stages`")
 def _throughput(r: Results) -> str:
     d = r.json(SRC)
-    runs = {k: (d.get(k) or {}).get("summary", {}) for k in ("a", "s", "d")}
+    runs = {k: (d.get(k) or {}).get("summary", {}) for k in ("a", "s", "d", "t")}
     st = {k: v.get("stages", {}) for k, v in runs.items()}
-    rows = [[f"`{s}`", _rate(st["a"].get(s)), _rate(st["s"].get(s)), _rate(st["d"].get(s)),
+    rows = [[f"`{s}`", _rate(st["a"].get(s)), _rate(st["s"].get(s)), _rate(st["d"].get(s)), _rate(st["t"].get(s)),
              _speedup(st["s"].get(s), st["d"].get(s))] for s in STAGES]
     tot = {k: v.get("seconds") for k, v in runs.items()}
-    rows.append(["**all**", *(f"{tot[k]:.0f} s" if tot[k] else "—" for k in ("a", "s", "d")),
+    rows.append(["**all**", *(f"{tot[k]:.0f} s" if tot[k] else "—" for k in ("a", "s", "d", "t")),
                  f"{tot['s'] / tot['d']:.2f}×" if tot["s"] and tot["d"] else "—"])
     head = (f"{d['images']:,} JPEGs at 64 px, `gen-cluster`, p = 10, `balanced`, surrogate at {d['resolution']} px, "
             f"chunks of {d['chunk_size']}, each run from an empty cache")
     return head + "\n\n" + md_table(["stage", f"1 process, {d['threads']} threads (a)", "1 process, 1 thread (s)",
-                                     "2 workers, 1 thread each (d)", "speed-up d vs s"], rows)
+                                     "2 workers, 1 thread each (d)", "the same, started by torchrun (t)",
+                                     "speed-up d vs s"], rows)
 
 
 def _mb(part: dict | None, key: str) -> str:
@@ -48,36 +49,65 @@ def _yes(x: bool | None) -> str:
     return "not measured" if x is None else ("**yes**" if x else "**no**")
 
 
-@block("scale-memory", SRC, rows="parts a, b, c, d: `peak_rss_mb`, `peak_pss_mb`, `checks`; part g")
+def _who(command: str) -> str:
+    """A process of a run, by its command line: the launcher, torchrun's agent, a worker."""
+    if "ucs_lite.launch" in command:
+        return "launcher"
+    if "torch.distributed.run" in command or "torchrun" in command:
+        return "torchrun agent"
+    return "worker" if "ucs_lite.stream" in command else command.split()[-1]
+
+
+def _at_peak(part: dict | None) -> str:
+    """Each process's RSS at the summed peak, split into anonymous + file-backed pages (MB)."""
+    rows = (part or {}).get("at_peak")
+    if not rows:
+        return "—"
+    return "; ".join(f"{_who(p['command'])} {p['rss_mb']:,.0f} ({p.get('anon_mb', 0):,.0f} + {p.get('file_mb', 0):,.0f})"
+                     for p in rows)
+
+
+@block("scale-memory", SRC, rows="parts a, s, b, c, d, t: `peak_rss_mb`, `peak_pss_mb`, `at_peak`, `checks`")
 def _memory(r: Results) -> str:
     d = r.json(SRC)
     labels = {"a": f"a: all {d['images']:,} images, 1 process", "s": "s: all, 1 process at 1 thread",
               "b": "b: half of them, 1 process",
-              "c": "c: killed twice, last resume", "d": "d: all, 2 workers + torchrun's agent"}
+              "c": "c: killed twice, last resume", "d": "d: all, 2 workers + the local launcher",
+              "t": "t: all, 2 workers + torchrun's agent"}
     rows = []
     for k, text in labels.items():
         part = d.get(k)
         if k == "c" and part:
             part = part.get("resume")
-        rows.append([text, _mb(part, "peak_rss_mb"), _mb(part, "peak_pss_mb"), part.get("processes", "—") if part else "—"])
-    g = d.get("g")
-    if g:
-        rows.append(["g: an idle process after `import torch, ucs_lite.stream`",
-                     f"{g['import_rss_mb']:,.0f} MB", f"{g['import_pss_mb']:,.0f} MB", 1])
-        rows.append(["g: the same with the surrogate built", f"{g['surrogate_rss_mb']:,.0f} MB",
-                     f"{g['surrogate_pss_mb']:,.0f} MB", 1])
+        rows.append([text, _mb(part, "peak_rss_mb"), _mb(part, "peak_pss_mb"),
+                     part.get("processes", "—") if part else "—", _at_peak(part)])
     c = d.get("checks", {})
-    table = md_table(["run", "peak RSS, summed", "peak PSS, summed", "processes"], rows)
+    table = md_table(["run", "peak RSS, summed", "peak PSS, summed", "processes",
+                      "at that peak: RSS per process, MB (anonymous + file-backed)"], rows)
     checks = md_table(["check", "result"], [
         ["peak RSS of a ≤ 2 GB", _yes(c.get("peak_rss_a_le_2gb"))],
         ["peak RSS of b within ±10 % of a", _yes(c.get("peak_rss_half_within_10pct"))],
         ["c (killed at half the feature chunks, resumed, killed at half the PNGs, resumed): every output byte-identical to a",
          _yes(c.get("resume_bit_identical"))],
         ["d (2 workers): every output byte-identical to a", _yes(c.get("two_workers_bit_identical"))],
+        ["t (2 workers started by torchrun): every output byte-identical to a",
+         _yes(c.get("two_torchrun_workers_bit_identical"))],
         ["s (1 thread instead of 2): every output byte-identical to a", _yes(c.get("one_thread_bit_identical"))],
         ["peak RSS of d ≤ 2 GB", _yes(c.get("two_workers_peak_rss_le_2gb"))],
-        ["peak PSS of d ≤ 2 GB", _yes(None if not d.get("d") else d["d"]["peak_pss_mb"] <= 2048)]])
+        ["peak PSS of d ≤ 2 GB", _yes(None if not d.get("d") else d["d"]["peak_pss_mb"] <= 2048)],
+        ["peak RSS of t (torchrun) ≤ 2 GB", _yes(None if not d.get("t") else d["t"]["peak_rss_mb"] <= 2048)]])
     return table + "\n\n" + checks
+
+
+@block("scale-imports", SRC, rows="part g: `steps`")
+def _imports(r: Results) -> str:
+    g = r.json(SRC).get("g") or {}
+    if "steps" not in g:
+        return "(part g not measured yet)"
+    rows = [[x["step"], f"{x['rss_mb']:,.0f} MB", f"{x.get('anon_mb', 0):,.0f} MB", f"{x.get('file_mb', 0):,.0f} MB",
+             f"{x['pss_mb']:,.0f} MB"] for x in g["steps"]]
+    return md_table(["one process at 1 thread, step by step", "RSS", "of it anonymous", "of it file-backed", "PSS"],
+                    rows)
 
 
 @block("scale-kmeans", SRC, rows="part e")
