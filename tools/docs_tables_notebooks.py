@@ -181,6 +181,8 @@ def _notebook_times(r: Results) -> str:
             ratio = x.get("effect_vs_spread")
             spread = "" if x.get("spread_0_2") is None else f", spread {x['spread_0_2']:.3f}"
             vs = "" if ratio is None else f" ({ratio if isinstance(ratio, str) else format(ratio, '.1f')}×)"
+            if isinstance(ratio, (int, float)) and ratio < 2:
+                vs += " **under 2×: reported only**"
             effects.append(f"{x['claim']}: ≥ {x['effect_min']:+.3f}{spread}{vs}")
         pack = t.get("pack", {}).get("seconds")
         out.append([f"`{nb}`", f"{t['seconds'] / 60:.1f} min", "—" if pack is None else f"{pack:.0f} s",
