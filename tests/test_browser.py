@@ -1,5 +1,6 @@
 """A real browser: JupyterLab in headless Chromium runs notebook 03 at a tiny size, then the ε slider is dragged and
-the image and the PSNR text must change (what a class sees, beyond what papermill / nbval check).
+the image and the PSNR text must change (what a class sees, beyond what papermill / nbval check); and the book built
+from the shipped lessons opens lesson 05 with its plotly figures drawn and a widget's static view.
 
 Opt-in: ``make test-browser`` sets ``UCS_LITE_BROWSER=1``; a plain ``pytest tests`` skips it. It needs Playwright
 for Python (``pip install -e ".[browser]"``) and a Chromium binary (Debian: ``apt-get install chromium``;
@@ -189,3 +190,39 @@ def test_notebook_03_runs_in_jupyterlab_and_its_eps_slider_redraws(lab, tmp_path
     assert eps_after > eps_before, (before_text, after_text)
     assert psnr_after < psnr_before, "a larger ε must give a lower PSNR"
     assert after_png != before_png, "the protected images must be redrawn"
+
+
+def test_an_executed_lesson_opens_in_the_book_with_its_figures_drawn(tmp_path):
+    """``make book`` from the shipped lessons (nothing executed), then lesson 05 in Chromium: its plotly figures are
+    drawn from their JSON by the one plotly.js the site ships, and a widget shows its static view."""
+    from playwright.sync_api import sync_playwright
+
+    lessons = ROOT / "lessons"
+    if not list(lessons.glob("05_*.ipynb")):
+        pytest.skip("lessons/ holds no executed lesson 05 (make lessons)")
+    pytest.importorskip("myst_nb", reason='the book extra is not installed (pip install -e ".[book]")')
+    out = tmp_path / "book"
+    t0 = time.time()
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"), "--lessons", str(lessons), "--out",
+                    str(out)], check=True, cwd=ROOT)
+    built = time.time() - t0
+    page_path = out / "05_countermeasures.html"
+    assert page_path.is_file()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(page_path.as_uri())
+            page.wait_for_selector(".plotly .main-svg", timeout=30_000)
+            figures = page.locator(".js-plotly-plot").count()
+            bars = page.locator(".js-plotly-plot .barlayer .point").count()
+            static = page.get_by_text("static view of an interactive widget").count()
+            page.screenshot(path=str(tmp_path / "book-05.png"), full_page=True)
+        finally:
+            browser.close()
+    print(f"[browser] book built in {built:.1f} s; lesson 05: {figures} plotly figures drawn, {bars} bars, "
+          f"{static} widget static views")
+    assert built < 60, "make book must not execute anything"
+    assert figures >= 2 and bars > 0, "the lesson's plotly figures must be drawn from their JSON"
+    assert static >= 1, "a widget must show its static view"
