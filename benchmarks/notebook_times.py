@@ -103,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
 
         runs_dir = RUNS / f"claims-t{threads}" / current_commit()
 
+    def params_of(n: str) -> dict:
+        return {"seed": 0, "seeds": [0]} if a.claims and n in SEEDED else {}
+
     with tempfile.TemporaryDirectory() as tmp:
         notebooks = {}
         for n in names:
             print(f"[notebook_times] {n} ...", file=sys.stderr, flush=True)
-            params = {"seed": 0, "seeds": [0]} if a.claims and n in SEEDED else {}
-            notebooks[n] = time_notebook(n, Path(tmp), runs_dir, params)
+            notebooks[n] = time_notebook(n, Path(tmp), runs_dir, params_of(n))
             print(f"[notebook_times] {n}: {notebooks[n]['seconds']} s wall, {notebooks[n]['cpu_seconds']} s CPU",
                   file=sys.stderr, flush=True)
         pack_info = None
@@ -118,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             pack_info = {"bytes": manifest["bytes"], "kinds": manifest["kinds"], "notebooks": ok}
             for n in ok:
                 print(f"[notebook_times] {n} from the course pack ...", file=sys.stderr, flush=True)
-                r = time_notebook(n, Path(tmp), None, {"seed": 0, "seeds": [0]} if a.claims and n in SEEDED else {},
-                                  pack=Path(tmp) / "course.zip")
+                r = time_notebook(n, Path(tmp), None, params_of(n), pack=Path(tmp) / "course.zip")
                 notebooks[n]["pack"] = {k: r[k] for k in ("ok", "seconds", "cpu_seconds", "load_before", "load_after",
                                                           "error")}
                 print(f"[notebook_times] {n} from the pack: {r['seconds']} s wall", file=sys.stderr, flush=True)

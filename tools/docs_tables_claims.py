@@ -17,17 +17,22 @@ def claims_table_rows(r: Results) -> tuple[dict, list[dict]]:
     return d["table"], d["table"]["rows"]
 
 
+def effect_cells(row: dict) -> tuple[str, str, str]:
+    """A claims-table row's smallest effect, spread over seeds 0–2 and effect / spread as text (``—`` where the
+    claim records no effect; ``inf`` where the spread is 0)."""
+    def num(v, fmt: str) -> str:
+        return "—" if v is None else (str(v) if isinstance(v, str) else format(v, fmt))
+
+    return (num(row.get("effect_min"), "+.3f"), num(row.get("spread_0_2"), ".3f"),
+            num(row.get("effect_vs_spread"), ".1f"))
+
+
 @block("claims", "claims.json", rows="`table`: runs of one code version, margin = value − bound recomputed")
 def _claims(r: Results) -> str:
     """Every enforced notebook claim and its smallest margin over the runs of one code version."""
     _, rows = claims_table_rows(r)
-
-    def num(v, fmt: str) -> str:
-        return "—" if v is None else (str(v) if isinstance(v, str) else format(v, fmt))
-
     out = [[x["notebook"], x["claim"], f"{x['n_runs']} ({x.get('runs_at', '')})", signed3(x["min_margin"]), x["at"],
-            num(x.get("effect_min"), "+.3f"), num(x.get("spread_0_2"), ".3f"), num(x.get("effect_vs_spread"), ".1f")]
-           for x in rows]
+            *effect_cells(x)] for x in rows]
     return md_table(["notebook", "claim", "runs", "smallest margin", "where", "smallest effect",
                      "spread (seeds 0–2)", "effect / spread"], out)
 

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from docs_tables import ROOT, Results, block, f3, md_table, value
+from docs_tables_claims import effect_cells
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -129,37 +130,28 @@ def _register_clusterings() -> None:
 
 
 def _register_times() -> None:
-    for nb in _load("notebook_times.json").get("notebooks", {}):
-        def minutes(r: Results, nb=nb) -> str:
-            return f"{r.json('notebook_times.json')['notebooks'][nb]['seconds'] / 60:.1f} min"
+    def stored(r: Results) -> dict:
+        return r.json("notebook_times.json")["notebooks"]
 
-        value(f"nbtime.{nb[:2]}", "notebook_times.json", rows=f"notebooks.{nb}.seconds (cold, 2 threads)")(minutes)
+    def register(key: str, rows: str, text) -> None:
+        value(key, "notebook_times.json", rows=rows)(text)
 
-    def total(r: Results) -> str:
-        return f"{sum(x['seconds'] for x in r.json('notebook_times.json')['notebooks'].values()) / 60:.0f} min"
-
-    value("nbtime.total", "notebook_times.json", rows="sum of notebooks.*.seconds")(total)
-
-    def longest(r: Results) -> str:
-        return f"{max(x['seconds'] for x in r.json('notebook_times.json')['notebooks'].values()) / 60:.1f} min"
-
-    value("nbtime.max", "notebook_times.json", rows="max of notebooks.*.seconds")(longest)
-    stored = _load("notebook_times.json").get("notebooks", {})
-    for nb in [n for n, x in stored.items() if "pack" in x]:
-        def seconds(r: Results, nb=nb) -> str:
-            return f"{r.json('notebook_times.json')['notebooks'][nb]['pack']['seconds']:.0f} s"
-
-        value(f"nbpack.{nb[:2]}", "notebook_times.json", rows=f"notebooks.{nb}.pack.seconds")(seconds)
-    if any("pack" in x for x in stored.values()):
-        def pack_max(r: Results) -> str:
-            return f"{max(x['pack']['seconds'] for x in r.json('notebook_times.json')['notebooks'].values() if 'pack' in x):.0f} s"
-
-        value("nbpack.max", "notebook_times.json", rows="max of notebooks.*.pack.seconds")(pack_max)
-
-        def pack_mb(r: Results) -> str:
-            return f"{r.json('notebook_times.json')['pack']['bytes'] / 1e6:.0f} MB"
-
-        value("nbpack.size", "notebook_times.json", rows="pack.bytes")(pack_mb)
+    notebooks = _load("notebook_times.json").get("notebooks", {})
+    for nb, entry in notebooks.items():
+        register(f"nbtime.{nb[:2]}", f"notebooks.{nb}.seconds (cold, 2 threads)",
+                 lambda r, nb=nb: f"{stored(r)[nb]['seconds'] / 60:.1f} min")
+        if "pack" in entry:
+            register(f"nbpack.{nb[:2]}", f"notebooks.{nb}.pack.seconds",
+                     lambda r, nb=nb: f"{stored(r)[nb]['pack']['seconds']:.0f} s")
+    register("nbtime.total", "sum of notebooks.*.seconds",
+             lambda r: f"{sum(x['seconds'] for x in stored(r).values()) / 60:.0f} min")
+    register("nbtime.max", "max of notebooks.*.seconds",
+             lambda r: f"{max(x['seconds'] for x in stored(r).values()) / 60:.1f} min")
+    if any("pack" in x for x in notebooks.values()):
+        register("nbpack.max", "max of notebooks.*.pack.seconds",
+                 lambda r: f"{max(x['pack']['seconds'] for x in stored(r).values() if 'pack' in x):.0f} s")
+        register("nbpack.size", "pack.bytes",
+                 lambda r: f"{r.json('notebook_times.json')['pack']['bytes'] / 1e6:.0f} MB")
 
 
 @block("notebook-times", "notebook_times.json", "claims.json",
@@ -178,12 +170,13 @@ def _notebook_times(r: Results) -> str:
         for x in rows_by_nb.get(nb, []):
             if x.get("effect_min") is None:
                 continue
-            ratio = x.get("effect_vs_spread")
-            spread = "" if x.get("spread_0_2") is None else f", spread {x['spread_0_2']:.3f}"
-            vs = "" if ratio is None else f" ({ratio if isinstance(ratio, str) else format(ratio, '.1f')}×)"
-            if isinstance(ratio, (int, float)) and ratio < 2:
-                vs += " **under 2×: reported only**"
-            effects.append(f"{x['claim']}: ≥ {x['effect_min']:+.3f}{spread}{vs}")
+            effect, spread, ratio = effect_cells(x)
+            text = f"{x['claim']}: ≥ {effect}" + ("" if x.get("spread_0_2") is None else f", spread {spread}")
+            if x.get("effect_vs_spread") is not None:
+                text += f" ({ratio}×)"
+                if not isinstance(x["effect_vs_spread"], str) and x["effect_vs_spread"] < 2:
+                    text += " **under 2×: reported only**"
+            effects.append(text)
         pack = t.get("pack", {}).get("seconds")
         out.append([f"`{nb}`", f"{t['seconds'] / 60:.1f} min", "—" if pack is None else f"{pack:.0f} s",
                     "; ".join(effects) or "—"])
