@@ -9,6 +9,10 @@ data-level countermeasure (none, jpeg:10, grayscale, grayscale+jpeg:10; blur:1, 
     python benchmarks/countermeasures.py survival                      # share of each δ each countermeasure keeps
     python benchmarks/countermeasures.py bands --data c10              # ... split by channel and DCT frequency band
     python benchmarks/countermeasures.py run --data c100 --views fine --noises gen-cluster,jpeg-code --seeds 0
+    python benchmarks/countermeasures.py photos                        # what folder mode's δ keeps on photos
+    python benchmarks/countermeasures.py crafts --data c10             # what the cached crafts cost (no crafting)
+    python benchmarks/countermeasures.py reproduce --data c10 --views fine --noises gen-cluster,jpeg-mirror-distinct
+                                                                       # do this machine's sets give the stored peaks?
     python benchmarks/countermeasures.py report                        # the JSON's summary from every stored row
 
 ``run`` appends one row per attacker run to benchmarks/results/countermeasures.json (resumable: rows already
@@ -122,20 +126,56 @@ def patterns_for(train: ImageSet, assignment: np.ndarray, name: str) -> np.ndarr
         return PER_IMAGE[name](train.images, assignment, EPS, 0)
     if name not in CRAFTED:
         return CONSTRUCTIONS[name](groups, size, EPS, 0)
-    import hashlib
-
     from ucs_lite.cache import cached_perturbation
     from ucs_lite.noise.em import craft_em
 
+    key, opts = craft_key(train, assignment, name)
+    em_opts = {k: v for k, v in opts.items() if k not in ("mode", "craft_seed")}
+    pert = cached_perturbation(key, lambda: craft_em(train.images, assignment, EPS, seed=opts.get("craft_seed", 0),
+                                                     mode=opts.get("mode", "class"), label_view="clusters",
+                                                     **em_opts), definition_of=f"em-{opts.get('mode', 'class')}")
+    return pert.delta
+
+
+def craft_key(train: ImageSet, assignment: np.ndarray, name: str) -> tuple[dict, dict]:
+    """(the cache key of crafted construction ``name`` on ``train`` with clusters ``assignment``, its options)."""
+    import hashlib
+
     opts = {**CRAFT_OPTIONS, **CRAFTED[name]}
-    mode, craft_seed = opts.get("mode", "class"), opts.get("craft_seed", 0)
     key = {"method": f"study:{name}", "options": opts, "train": train.fingerprint(),
            "assignment": hashlib.sha256(np.ascontiguousarray(assignment, np.int64).tobytes()).hexdigest()[:16],
-           "eps": round(EPS, 10), "seed": craft_seed}
-    em_opts = {k: v for k, v in opts.items() if k not in ("mode", "craft_seed")}
-    pert = cached_perturbation(key, lambda: craft_em(train.images, assignment, EPS, seed=craft_seed, mode=mode,
-                                                     label_view="clusters", **em_opts), definition_of=f"em-{mode}")
-    return pert.delta
+           "eps": round(EPS, 10), "seed": opts.get("craft_seed", 0)}
+    return key, opts
+
+
+class _NotCached(Exception):
+    pass
+
+
+def craft_rows(base: Bundle, data: str) -> list[dict]:
+    """What each crafted construction found in the cache cost when it was crafted: wall seconds and rounds as its
+    meta recorded them (the thread count and the machine's load were not recorded), and the crafting model's last
+    fit of the clusters; constructions not in the cache are left out (nothing is crafted here)."""
+    from ucs_lite.cache import cached_perturbation
+
+    assign = clusters_of(base)
+    rows = []
+    for name in CRAFTED:
+        key, _ = craft_key(base.train, assign, name)
+
+        def missing():
+            raise _NotCached
+
+        try:
+            pert = cached_perturbation(key, missing, definition_of="em-class")
+        except _NotCached:
+            continue
+        meta = pert.meta
+        rows.append({"data": data, "noise": name, "n": len(base.train), "seconds": meta.get("seconds"),
+                     "rounds_run": meta.get("rounds_run"), "last_fit": (meta.get("train_acc_history") or [None])[-1],
+                     "train": base.train.fingerprint()})
+        print(rows[-1], flush=True)
+    return rows
 
 
 def load_data(name: str) -> Bundle:
@@ -288,6 +328,38 @@ def band_rows(base: Bundle, data: str, names, n: int = 300) -> list[dict]:
     return rows
 
 
+def check_same_craft(data: str, name: str, fingerprint: str) -> None:
+    """Stop (SystemExit naming both) when the stored runs of ``name`` on ``data`` attacked another protected training
+    set than ``fingerprint`` (a re-craft, other clusters or another pattern): its cells would mix two crafts. Set the
+    old rows apart first (a ``:why`` suffix on their ``noise``, described in ``protocol.set_apart``)."""
+    known = {r["train_fingerprint"] for r in stored()["runs"]
+             if r["data"] == data and r["noise"] == name and r.get("train_fingerprint")}
+    if known and fingerprint not in known:
+        raise SystemExit(f"{name} on {data}: this protected training set ({fingerprint}) is not the one its stored "
+                         f"runs attacked ({', '.join(sorted(known))}); set those rows apart before adding runs")
+
+
+def reproduce_rows(data: str, view: str, noises) -> list[dict]:
+    """Re-attack (cached where this machine already did) each construction's seed-0 no-countermeasure cell of
+    ``view`` with this machine's clusters and crafts, beside the peak the stored rows hold for it — under its own
+    name and under any set-apart name (``name:why``): which stored rows this machine's protected sets reproduce."""
+    base = load_data(data)
+    assign = clusters_of(base)
+    runs = stored()["runs"]
+    rows = []
+    for name in dict.fromkeys(("clean", *noises)):
+        bundle = base if name == "clean" else protect_with(base, assign, name)[0]
+        r = evaluate_cached(bundle, view, AttackConfig(epochs=DATASETS[data]["epochs"], seed=0, device="cpu",
+                                                       defense="none"), progress=False)
+        was = {x["noise"]: x["peak"] for x in runs if (x["data"], x["view"], x["defense"], x["seed"]) ==
+               (data, view, "none", 0) and x["noise"].split(":")[0] == name}
+        rows.append({"data": data, "view": view, "noise": name, "defense": "none", "seed": 0,
+                     "peak_now": r["test_acc_peak"], "stored_peaks": was, "train_fingerprint": bundle.train.fingerprint(),
+                     "threads": torch.get_num_threads(), "commit": commit()})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
     """Attack every (seed, defense, view, noise) not yet stored, clean first; one row per run, saved as it ends."""
     deadline = stop_time(stop_at)
@@ -306,6 +378,7 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
                         return
                     if name not in bundles:
                         bundles[name] = protect_with(base, assign, name)[0]
+                        check_same_craft(data, name, bundles[name].train.fingerprint())
                     t0 = time.time()
                     r = evaluate_cached(bundles[name], view, AttackConfig(epochs=spec["epochs"], seed=seed, device="cpu",
                                                                           defense=defense), progress=False)
@@ -319,6 +392,76 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
                     append_run(row)
                     print(f"{data} {view:<6} {name:<14} {defense:<18} s{seed} peak {row['peak']:.3f} final "
                           f"{row['final']:.3f} ({row['seconds']:.0f}s)", flush=True)
+
+
+#: issue 36 (3): what folder mode's output keeps on photos: scikit-image's four bundled photos (300-640 px) at their
+#: own size, each folder method at a strength, and the JPEG-grid tile laid on each photo's own 8×8 grid (what folder
+#: mode would have to do to keep the tile aligned); ``train:224`` is the attacker's own resize to a 224-px long side
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+PHOTO_DEFENSES = ("jpeg:75", "down:0.5+jpeg:75", "jpeg:10", "grayscale", "train:224", "train:224+jpeg:75")
+PHOTO_METHODS = (("gen-cluster", "balanced"), ("gen-cluster", "paper"), ("uc", "balanced"),
+                 ("jpeg-tile-native", "native"))
+
+
+def _photo_spec(spec: str, shape: tuple[int, ...]) -> str:
+    """A :data:`PHOTO_DEFENSES` entry as a defense spec for one photo of ``shape`` (H×W×3): ``train:s`` becomes the
+    ``down:`` that brings its long side to s px."""
+    if not spec.startswith("train:"):
+        return spec
+    size, _, rest = spec.partition("+")
+    return f"down:{int(size.split(':')[1]) / max(shape[:2]):.5f}" + (f"+{rest}" if rest else "")
+
+
+def native_tiles(photos: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
+    """Each photo (uint8 H×W×3) plus one ``jpeg-mirror-distinct`` tile (one per photo, ±ε) repeated over its own 8×8
+    grid from the top-left corner, uint8 H×W×3 — the tile where JPEG at native size would find it."""
+    tiles = random_patterns(len(photos), (8, 8), EPS, seed, form="jpeg-mirror-distinct")
+    out = {}
+    for tile, (name, img) in zip(tiles, photos.items()):
+        h, w = img.shape[:2]
+        d = np.tile(tile, (1, -(-h // 8), -(-w // 8)))[:, :h, :w].transpose(1, 2, 0)
+        out[name] = np.clip(np.round(img + d * 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+def photo_rows() -> list[dict]:
+    """The share of δ each of :data:`PHOTO_DEFENSES` keeps (:func:`ucs_lite.defenses.noise_survival`, mean over the
+    four photos and the smallest photo's share) for each of :data:`PHOTO_METHODS`: the folder methods as
+    ``protect --input-dir`` writes them (default surrogate, p lowered to 4), and the native-grid tile."""
+    import tempfile
+    import warnings
+
+    from PIL import Image
+    from skimage import data as skdata
+
+    from ucs_lite.defenses import noise_survival
+    from ucs_lite.protect import protect_folder
+
+    photos = {n: getattr(skdata, n)() for n in PHOTOS}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "photos"
+        src.mkdir()
+        for n, img in photos.items():
+            Image.fromarray(img).save(src / f"{n}.png")
+        for method, strength in PHOTO_METHODS:
+            if method == "jpeg-tile-native":
+                prot = native_tiles(photos)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # p lowered to the four photos
+                    protect_folder(src, Path(tmp) / method / strength, method=method, strength=strength,
+                                   progress=False)
+                prot = {n: np.asarray(Image.open(Path(tmp) / method / strength / f"{n}.png").convert("RGB"))
+                        for n in photos}
+            kept = {spec: [noise_survival(photos[n][None], prot[n][None], _photo_spec(spec, photos[n].shape))
+                           for n in PHOTOS] for spec in PHOTO_DEFENSES}
+            rows.append({"method": method, "strength": strength,
+                         "sizes": {n: list(photos[n].shape[:2]) for n in PHOTOS},
+                         "kept": {s: float(np.mean(v)) for s, v in kept.items()},
+                         "kept_min": {s: float(np.min(v)) for s, v in kept.items()}})
+            print(method, strength, {s: round(v, 2) for s, v in rows[-1]["kept"].items()}, flush=True)
+    return rows
 
 
 def with_removed(runs: list[dict]) -> list[dict]:
@@ -365,7 +508,8 @@ def report(out: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["run", "survival", "visibility", "bands", "report"])
+    ap.add_argument("stage", choices=["run", "survival", "visibility", "bands", "photos", "crafts", "reproduce",
+                                      "report"])
     ap.add_argument("--data", choices=list(DATASETS), default="c100")
     ap.add_argument("--views", default=None, help="comma-separated (default: the data set's views)")
     ap.add_argument("--noises", default=",".join(CONSTRUCTIONS))  # + CRAFTED ones, by name
@@ -383,11 +527,23 @@ def main() -> None:
     if a.stage == "run":
         views = a.views.split(",") if a.views else DATASETS[a.data]["views"]
         run(a.data, views, noises, a.defenses.split(","), [int(s) for s in a.seeds.split(",")], a.stop_at)
+    elif a.stage == "reproduce":
+        view = (a.views or DATASETS[a.data]["views"][0]).split(",")[0]
+        rows = reproduce_rows(a.data, view, noises)
+        locked_update(lambda out: out.__setitem__("reproduced", [r for r in out.get("reproduced", []) if not (
+            r["data"] == a.data and r["view"] == view and r["noise"] in ("clean", *noises))] + rows))
+    elif a.stage == "crafts":
+        rows = craft_rows(load_data(a.data), a.data)
+        locked_update(lambda out: (out.__setitem__("crafts", [r for r in out.get("crafts", []) if r["data"] != a.data]
+                                                   + rows), stamped(out)))
     elif a.stage in ("survival", "visibility", "bands"):
         base = load_data(a.data)
         rows = {"survival": survival_rows, "visibility": visibility_rows, "bands": band_rows}[a.stage](base, a.data, noises)
         locked_update(lambda out: (out.__setitem__(a.stage, [r for r in out.get(a.stage, []) if not (
             r["data"] == a.data and r["noise"] in noises)] + rows), stamped(out)))
+    elif a.stage == "photos":
+        rows = photo_rows()
+        locked_update(lambda out: (out.__setitem__("photos", rows), stamped(out)))
     else:
         print(report(stored()))
 

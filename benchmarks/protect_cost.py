@@ -6,7 +6,8 @@
 
 Every stage starts from an empty cache (a temporary UCS_LITE_CACHE), so the features are computed, not read; the load
 average of the machine is stored beside each row (a busy machine inflates the seconds). Writes
-benchmarks/results/protect_cost.json (with provenance), which ``ucs_lite.estimate``'s EM constant cites.
+benchmarks/results/protect_cost.json (with provenance), which ``ucs_lite.estimate``'s EM constant cites; a run
+replaces the stored rows of the same method, size, threads and options and keeps the others (each row says when).
 """
 from __future__ import annotations
 
@@ -73,7 +74,24 @@ def main() -> None:
         for r in (int(x) for x in a.rounds.split(",") if x):
             rows.append(timed_protect(train, "eot-cluster", a.threads, rounds=r))
             print(rows[-1], flush=True)
-    print(write_result(NAME, {"what": "wall seconds of protect's stages from an empty cache (CPU)", "rows": rows}))
+    print(write_result(NAME, {"what": "wall seconds of protect's stages from an empty cache (CPU)",
+                              "rows": merged(rows)}))
+
+
+def merged(rows: list[dict]) -> list[dict]:
+    """The stored rows with ``rows`` in place of those of the same (method, images, threads, options): a run of one
+    size or method keeps the others' rows. Each row carries the commit and date it was measured at."""
+    import json
+
+    from benchmarks.common import commit, result_path
+
+    stamp = {"commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())}
+    new = [{**r, "measured": stamp} for r in rows]
+    key = lambda r: (r["method"], r["n"], r["threads"], json.dumps(r["options"], sort_keys=True))  # noqa: E731
+    path = result_path(NAME)
+    old = json.loads(path.read_text())["rows"] if path.is_file() else []
+    fresh = {key(r) for r in new}
+    return [r for r in old if key(r) not in fresh] + new
 
 
 if __name__ == "__main__":

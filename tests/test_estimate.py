@@ -220,3 +220,30 @@ def test_gpu_md_tables_are_generated_from_the_model():
         m = re.search(rf"<!-- generated:{name} -->\n(.*?)\n<!-- /generated -->", text, re.S)
         assert m, f"no generated:{name} block in docs/gpu.md"
         assert m.group(1).split("\n<sub>")[0].strip() == body.strip(), f"docs/gpu.md {name} is stale"
+
+
+def test_protect_estimate_counts_eot_clusters_crafting_as_measured():
+    """``estimate_protect`` (what ``protect`` says before a long run): eot-cluster's crafting within ±35 % of every
+    quiet stored cost (benchmarks/results/protect_cost.json: the embedded sample and 10k); a fixed pattern costs only
+    the same features and K-means; a GPU's (assumed) rates are faster; more rounds cost proportionally more."""
+    import json
+    from pathlib import Path
+
+    from ucs_lite.protect import estimate_protect
+
+    stored = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "protect_cost.json"
+    if not stored.is_file():
+        pytest.skip("benchmarks/results/protect_cost.json not in this checkout")
+    rows = [r for r in json.loads(stored.read_text())["rows"] if r["method"] == "eot-cluster" and not r["options"]
+            and r["load_before"] < 2.5]  # measured with nothing else running (a loaded run is several times slower)
+    assert rows, "protect_cost.json has no quiet eot-cluster row at its default options"
+    for r in rows:
+        crafting = estimate_protect("eot-cluster", r["n"])["parts"]["crafting"]
+        assert abs(crafting / r["craft_s"] - 1) < 0.35, (crafting, r)
+    row = min(rows, key=lambda r: r["n"])
+    est = estimate_protect("eot-cluster", row["n"])
+    gen = estimate_protect("gen-cluster", row["n"])
+    assert gen["parts"] == {k: est["parts"][k] for k in ("features", "kmeans")}  # the same clusters, no crafting
+    assert estimate_protect("eot-cluster", row["n"], "t4")["seconds"] < est["seconds"]
+    longer = estimate_protect("eot-cluster", row["n"], rounds=40)["parts"]["crafting"]
+    assert longer == pytest.approx(2 * est["parts"]["crafting"], rel=0.01)

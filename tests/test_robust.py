@@ -1,5 +1,6 @@
 """The countermeasure-robust pattern forms (ucs_lite.noise.jpeg_grid): DCT algebra, bounds, and that JPEG-10 and
 grayscale keep what they are built to keep."""
+import json
 import numpy as np
 import pytest
 
@@ -362,3 +363,51 @@ def test_em_crafting_records_its_precision_and_runs_float32_on_cpu():
                     through="jpeg:10")
     assert pert.meta["precision"] == precision.precision_label("cpu") == "cpu"
     assert not precision.grad_scaler("cpu").is_enabled()
+
+
+def test_folder_mode_measures_and_prints_what_an_upload_keeps(tmp_path, capsys):
+    """Folder mode measures, at each photo's own size, the share of δ an upload, JPEG 75 / 10 and grayscale keep (on
+    the first photos it writes) and the CLI prints it; a photo the noise leaves unchanged is not measured."""
+    from PIL import Image
+
+    from ucs_lite.cli import main
+    from ucs_lite.protect import NOTE_COUNTERMEASURES, SURVIVAL_PHOTOS
+
+    src = tmp_path / "photos"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 56, 3), dtype=np.uint8)).save(src / f"p{i}.png")
+    Image.fromarray(np.full((24, 24, 3), 255, np.uint8)).save(src / "white.png")  # masked δ: nothing changes
+    code = main(["protect", "--input-dir", str(src), "--output-dir", str(tmp_path / "out"), "--clusters", "2",
+                 "--surrogate", "tiny", "--device", "cpu", "--work-size", "32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "ucs_lite_summary.json").read_text())
+    assert set(summary["survival"]) == set(NOTE_COUNTERMEASURES) and summary["survival_photos"] <= SURVIVAL_PHOTOS
+    assert all(-0.5 < v < 1.5 for v in summary["survival"].values())
+    assert "an ordinary upload (half size, then JPEG 75) leaves" in err and "photos (at their own size" in err
+
+
+def test_photo_study_lays_the_tile_on_each_photos_grid_and_names_the_attackers_resize():
+    """The photo stage of the countermeasure study: the native tile is 8-periodic from each photo's top-left corner
+    and within ε, and ``train:s`` becomes the ``down:`` that brings the long side to s px."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("countermeasures_study",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "countermeasures.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    rng = np.random.default_rng(0)
+    photos = {"a": rng.integers(40, 200, (37, 50, 3), dtype=np.uint8), "b": rng.integers(40, 200, (24, 16, 3), dtype=np.uint8)}
+    out = study.native_tiles(photos)
+    for name, img in photos.items():
+        d = out[name].astype(int) - img
+        assert out[name].shape == img.shape and np.abs(d).max() <= round(study.EPS * 255)
+        assert (d[8:] == d[:-8]).all() and (d[:, 8:] == d[:, :-8]).all()  # one tile, repeated on the 8×8 grid
+    assert not np.array_equal(out["a"][:8, :8].astype(int) - photos["a"][:8, :8],
+                              out["b"][:8, :8].astype(int) - photos["b"][:8, :8])
+    assert study._photo_spec("train:224+jpeg:75", (448, 300, 3)) == "down:0.50000+jpeg:75"
+    assert study._photo_spec("train:224", (100, 896, 3)) == "down:0.25000"
+    assert study._photo_spec("jpeg:75", (448, 300, 3)) == "jpeg:75"

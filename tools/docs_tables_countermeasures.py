@@ -12,6 +12,8 @@ DEFENSES = ("none", "jpeg:10", "grayscale", "grayscale+jpeg:10", "jpeg:75", "dow
             "blur:1", "jpeg:30", "strong-aug")
 #: issue 36: an attacker's best move among these decides the default (the worst case over them, three views)
 DEFAULT_RULE = ("none", "jpeg:75", "jpeg:10", "grayscale")
+#: the re-encoding an upload does without shrinking the image (issue 36: JPEG 90 / 75 / 50 beside none)
+FULL_SIZE_JPEG = ("none", "jpeg:90", "jpeg:75", "jpeg:50")
 #: issue 36's table: the countermeasures an ordinary upload and a deliberate attacker apply
 UPLOAD_TABLE = ("none", "jpeg:75", "down:0.5+jpeg:75", "jpeg:10", "grayscale")
 #: the candidates for protect's default (the study construction behind each method)
@@ -57,7 +59,8 @@ def removed_table(summary: dict, data: str, view: str) -> str:
 #: the issue's three views and the constructions its note compares (the default and the best robust one; others
 #: join the headline table once they have runs on a view)
 HEADLINE_VIEWS = (("c10", "fine"), ("c100", "fine"), ("c100", "coarse"))
-HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot-long", "em-cluster-eot", "em-cluster-eot-jpeg")
+HEADLINE = ("gen-cluster", "jpeg-mirror-distinct", "em-cluster-eot-long", "em-cluster-eot-long:first-craft",
+            "em-cluster-eot", "em-cluster-eot-jpeg")
 #: the ``--method`` that crafts a study construction (tests/test_robust.py checks the study's options against it)
 METHOD_OF = {"gen-cluster": "gen-cluster", "jpeg-mirror-distinct": "jpeg-cluster", "em-cluster-eot-long": "eot-cluster"}
 
@@ -299,16 +302,50 @@ def _countermeasures_screens(r: Results) -> str:
                      "δ kept: JPEG 10", "δ kept: grayscale", "δ kept: JPEG 75"], rows)
 
 
+@block("countermeasures-photos", SRC, rows="`photos`: share of δ kept, mean over scikit-image's four photos at their "
+       "own size (the smallest photo's share in brackets), no training")
+def _countermeasures_photos(r: Results) -> str:
+    """Issue 36 (3): per folder method and strength, the share of δ each photo countermeasure keeps."""
+    rows = r.json(SRC)["photos"]
+    specs = list(rows[0]["kept"])
+    return md_table(["what folder mode writes", "strength", *specs],
+                    [[f"`{x['method']}`" if x["method"] != "jpeg-tile-native" else "the `jpeg-cluster` tile on each photo's own 8×8 grid",
+                      x["strength"] if x["method"] != "jpeg-tile-native" else "ε = 16/255, luminance",
+                      *[f"{f2(x['kept'][d])} ({f2(x['kept_min'][d])})" for d in specs]] for x in rows])
+
+
+def _photo(r: Results, method: str, strength: str) -> dict:
+    return _one(r.json(SRC)["photos"], "photo rows", method=method, strength=strength)
+
+
+@block("countermeasures-reproduced", SRC, rows="`reproduced`: the seed-0 no-countermeasure cell re-attacked with this "
+       "machine's clusters and crafts, beside the stored rows' peaks")
+def _countermeasures_reproduced(r: Results) -> str:
+    """Which stored rows this machine's protected training sets reproduce: peak now against every stored peak of
+    the same cell (under the construction's own name and any set-apart name)."""
+    rows = r.json(SRC).get("reproduced", [])
+    return md_table(["view", "construction", "peak now (seed 0, no countermeasure)", "stored peaks of that cell"],
+                    [[_view_name(_summary(r), x["data"], x["view"]), f"`{x['noise']}`", f3(x["peak_now"]),
+                      "; ".join(f"`{k}` {f3(v)}" for k, v in x["stored_peaks"].items())] for x in rows])
+
+
 @block("countermeasures-cost", "protect_cost.json", rows="`rows`: wall seconds per stage from an empty cache, "
-       "with the machine's load average before and after")
+       "with the machine's load average before and after and the date each row was measured")
 def _countermeasures_cost(r: Results) -> str:
     """What protecting costs with each candidate (benchmarks/protect_cost.py): seconds of features, K-means and
     crafting per data size, and the load average the run saw (a busy machine inflates them)."""
     rows = r.json("protect_cost.json")["rows"]
-    return md_table(["method", "images", "threads", "features s", "K-means s", "crafting s", "load average (before / after)"],
+    return md_table(["method", "images", "threads", "features s", "K-means s", "crafting s",
+                     "load average (before / after)", "measured"],
                     [[f"`{x['method']}`" + (f" {x['options']}" if x["options"] else ""), f"{x['n']:,}", str(x["threads"]),
                       f"{x['features_s']:.0f}", f"{x['kmeans_s']:.0f}", f"{max(x['craft_s'], 0.0):.0f}",
-                      f"{x['load_before']:.1f} / {x['load_after']:.1f}"] for x in rows])
+                      f"{x['load_before']:.1f} / {x['load_after']:.1f}",
+                      x.get("measured", {}).get("date", "—")[:10]] for x in rows])
+
+
+def _cost_row(r: Results, method: str, n: int) -> dict:
+    """The protect_cost.json row of ``method`` on ``n`` images at 2 threads and default options."""
+    return _one(r.json("protect_cost.json")["rows"], "cost rows", method=method, n=n, threads=2, options={})
 
 
 def _register() -> None:
@@ -356,8 +393,25 @@ def _register() -> None:
                 value(f"cmt.{x['data']}.{x['noise']}.{stat}", SRC)(
                     lambda r, key=key, stat=stat: f2(_band(r, *key)["tile_similarity"][stat]))
     for n in CANDIDATES:
+        value(f"cmu.{n}", SRC)(lambda r, n=n: f2(_worst_of(_worst_cell(r, data, view, n, d) for data, view in HEADLINE_VIEWS
+                                                          for d in FULL_SIZE_JPEG)))
         value(f"cmd.{n}", SRC)(lambda r, n=n: f2(default_rule(r)[n]["value"]))
         value(f"cmd.{n}.seeds", SRC)(lambda r, n=n: str(default_rule(r)[n]["seeds"]))
+    cost = Results().root / "benchmarks" / "results" / "protect_cost.json"
+    for x in (Results().json("protect_cost.json")["rows"] if cost.is_file() else []):
+        if x["options"] or x["threads"] != 2:
+            continue
+        for field in ("features_s", "kmeans_s", "craft_s"):
+            value(f"cost.{x['method']}.{x['n']}.{field}", "protect_cost.json")(
+                lambda r, m=x["method"], n=x["n"], field=field: f"{max(_cost_row(r, m, n)[field], 0.0):,.0f}")
+    for x in data.get("crafts", []):
+        for field in ("seconds", "rounds_run"):
+            value(f"cmc.{x['data']}.{x['noise']}.{field}", SRC)(
+                lambda r, key=(x["data"], x["noise"]), field=field: f"{_one(r.json(SRC)['crafts'], 'craft rows', data=key[0], noise=key[1])[field]:,.0f}")
+    for x in data.get("photos", []):
+        for spec in x["kept"]:
+            value(f"cmp.{x['method']}.{x['strength']}.{spec}", SRC)(
+                lambda r, m=x["method"], st=x["strength"], spec=spec: f2(_photo(r, m, st)["kept"][spec]))
     for x in data.get("survival", []):
         key = (x["data"], x["noise"])
         for spec in (k for k in x if k not in ("data", "noise")):

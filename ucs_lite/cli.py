@@ -184,7 +184,12 @@ def _protect_folder(a: argparse.Namespace) -> int:
                              device=a.device, progress=not a.quiet, strength=a.strength or DEFAULT_STRENGTH,
                              method=method, perturbation_path=a.save_perturbation, **options)
     if not a.quiet:
+        from .protect import countermeasure_note
+
         print(_visibility_table(summary), file=sys.stderr)
+        if summary["survival"]:
+            note = countermeasure_note(None, None, method, keep=summary["survival"], photos=summary["survival_photos"])
+            print(f"ucs-lite: {note}", file=sys.stderr)
     print(json.dumps({k: v for k, v in summary.items() if k not in ("skipped", "outputs", "config", "visibility")}
                      | {"skipped": len(summary["skipped"])}))
     if summary["skipped"]:
@@ -217,6 +222,8 @@ def _protect_bundle(a: argparse.Namespace) -> int:
     from .protect import protect_bundle
 
     bundle = load(a.data)
+    if not a.quiet:
+        _say_how_long(method, len(bundle.train), a.device, a.surrogate, a.clusters, options)
     prot, pert = protect_bundle(bundle, method, eps=a.eps, seed=a.seed, labels=labels, surrogate=a.surrogate,
                                 p=a.clusters, device=a.device, progress=not a.quiet, **options)
     save_npz(prot, out)
@@ -230,6 +237,26 @@ def _protect_bundle(a: argparse.Namespace) -> int:
 
         print(f"ucs-lite: {countermeasure_note(bundle.train.images, prot.train.images, method)}", file=sys.stderr)
     return 0
+
+
+def _say_how_long(method: str, n: int, device: str, surrogate: str, p: int, options: dict) -> None:
+    """Before a long protection (over a minute by :func:`ucs_lite.protect.estimate_protect` on the device that will
+    run it), one line on stderr saying about how long, and which part takes it."""
+    import torch
+
+    from .protect import estimate_protect
+    from .surrogates import resolve_device
+
+    gpu = torch.cuda.get_device_name(0) if resolve_device(device).type == "cuda" else None
+    est = estimate_protect(method, n, gpu, surrogate=surrogate, p=p,
+                           **{k: v for k, v in options.items() if k in ("rounds", "train_steps", "batch_size",
+                                                                        "pgd_steps", "steps", "batch_per_cluster")})
+    if est["seconds"] < 60:
+        return
+    parts = ", ".join(f"{k} {v / 60:.0f} min" for k, v in est["parts"].items() if v >= 30)
+    basis = "the project's measured rates" if est["measured"] else "assumed rates, not measured"
+    print(f"ucs-lite: {method} on {n:,} images takes about {est['seconds'] / 60:.0f} min on a {est['hardware']}: "
+          f"{parts} ({basis}; ucs_lite.protect.estimate_protect)", file=sys.stderr)
 
 
 def cmd_protect_stream(a: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from .profiles import (DATA_SIZES, NOTEBOOK_WORK, NOTEBOOKS, PROFILES, SURVIVAL_
 from .errors import InputError
 
 __all__ = ["Hardware", "HARDWARE", "NOTEBOOK_KNOBS", "DATA_SIZES", "estimate_notebook", "estimate_profile",
+           "em_passes", "protection_seconds",
            "hardware_for", "describe", "hardware_table", "clip_expected", "markdown_table", "hardware_markdown_table",
            "measured_times", "MEASURED_TIMES"]
 
@@ -75,8 +76,18 @@ class Hardware:
     jpeg_ms_per_image: float = 0.3       # JPEG / grayscale / blur countermeasure, one 32-px image (host CPU)
     quality_ms_per_image: float = 0.2    # PSNR + SSIM of one protected 32-px image against its clean one (host CPU)
     startup_s: float = 10.0              # kernel start, imports, surrogate build, figures of a notebook
+    #: error-minimising crafting (``eot-cluster``, ``em-class``) at 32 px, each pass through the differentiable
+    #: countermeasures it is crafted through: model-training passes and δ passes per second (:func:`em_passes`)
+    em_train_32: float = 300.0
+    em_delta_32: float = 1200.0
     download_s: dict = field(default_factory=lambda: {"cifar10": 40.0, "cifar100": 40.0})
 
+
+#: eot-cluster's crafting on the project's 2-core machine with nothing else running, fitted to the two quiet rows of
+#: benchmarks/results/protect_cost.json (2 threads, 2026-12-08: 95 s for the embedded 4,000 images, 121 s for 10k):
+#: model-training passes (batch 256, random images) and δ passes (every image in order) per second, :func:`em_passes`.
+#: The same 4,000-image craft took 598 s while other jobs shared the two cores (protect_cost.json at 34a40a9).
+EM_TRAIN_CPU, EM_DELTA_CPU = 1307.0, 6226.0
 
 _CPU = Hardware(
     name="cpu (2 cores)",
@@ -103,6 +114,7 @@ _CPU = Hardware(
     tsne_s_10k=15.0, tsne_fixed_s=1.0,  # 02: t-SNE of 1,000 images ~2 s; 10k scaled as N log N (not timed)
     jpeg_ms_per_image=0.3,    # 05: the survival table and the attacked sets' countermeasures (cell totals)
     quality_ms_per_image=0.3,  # PSNR + SSIM of a protected 32-px image
+    em_train_32=EM_TRAIN_CPU, em_delta_32=EM_DELTA_CPU,  # eot-cluster's quiet crafting (protect_cost.json)
 )
 
 _T4 = Hardware(
@@ -129,10 +141,12 @@ def _scaled(base: Hardware, factor: float, name: str, source: str) -> Hardware:
     """``base`` with every device throughput multiplied by ``factor`` (host work unchanged)."""
     mul = lambda d: {k: v * factor for k, v in d.items()}  # noqa: E731
     return replace(base, name=name, source=source, surrogate_fwd_224=mul(base.surrogate_fwd_224),
-                   surrogate_fwdbwd_224=mul(base.surrogate_fwdbwd_224), attacker_train_32=mul(base.attacker_train_32))
+                   surrogate_fwdbwd_224=mul(base.surrogate_fwdbwd_224), attacker_train_32=mul(base.attacker_train_32),
+                   em_train_32=base.em_train_32 * factor, em_delta_32=base.em_delta_32 * factor)
 
 
-_T4 = _host_work_of(_T4, _CPU)
+_T4 = replace(_host_work_of(_T4, _CPU), em_train_32=_T4.attacker_train_32["small-cnn"] / 4,
+              em_delta_32=_T4.attacker_train_32["small-cnn"])  # assumption: the CPU's ratios to a training pass
 
 #: Hardware the model knows. Only ``cpu`` is measured; the GPUs are stated assumptions.
 HARDWARE: dict[str, Hardware] = {
@@ -401,3 +415,32 @@ def hardware_markdown_table() -> str:
               f"{c.quality_ms_per_image:g} ms per 32-px image; start-up {c.startup_s:g} s per notebook on the CPU, "
               f"{HARDWARE['t4'].startup_s:g} s on a GPU; CIFAR-10 download {c.download_s['cifar10']:g} s (assumed)."]
     return "\n".join(lines)
+
+
+def em_passes(n: int, rounds: int = 20, train_steps: int = 20, batch_size: int = 256,
+              pgd_steps: int = 1) -> tuple[float, float]:
+    """(model-training passes, δ passes) one error-minimising crafting of ``n`` images makes when it runs all
+    ``rounds`` (:func:`ucs_lite.noise.em.craft_em`): per round ``train_steps`` batches train the model, then
+    ``pgd_steps`` forward + backward passes over every image move δ and a forward pass (a third of one) checks it."""
+    return rounds * train_steps * batch_size, rounds * n * (pgd_steps + 1 / 3)
+
+
+def protection_seconds(n: int, hw: Hardware | str | None, surrogate: str, p: int, clusters: bool,
+                       em: dict | None = None, uc: dict | None = None) -> dict:
+    """Seconds of protecting ``n`` 32-px images on ``hw``: the surrogate's features and K-means when ``clusters``;
+    crafting by error-minimising rounds when ``em`` gives their settings (rounds, train_steps, batch_size,
+    pgd_steps; all rounds run, an early stop only shortens it) or by UC steps when ``uc`` gives theirs.
+    Returns ``{"seconds", "parts", "hardware", "measured"}`` like :func:`estimate_notebook`; callers resolve a
+    method's settings (:func:`ucs_lite.protect.estimate_protect`)."""
+    hw = hw if isinstance(hw, Hardware) else hardware_for(hw)
+    parts: dict[str, float] = {}
+    if clusters:
+        parts["features"] = _features_s(hw, n, {}, surrogate)
+        parts["kmeans"] = _kmeans_s(hw, n, p)
+    if em is not None:
+        train, delta = em_passes(n, *(int(em[k]) for k in ("rounds", "train_steps", "batch_size", "pgd_steps")))
+        parts["crafting"] = train / hw.em_train_32 + delta / hw.em_delta_32
+    elif uc is not None:
+        parts["crafting"] = _craft_uc_s(hw, uc, surrogate, p)
+    return {"seconds": round(sum(parts.values()), 1), "parts": {a: round(b, 1) for a, b in parts.items()},
+            "hardware": hw.name, "measured": hw.measured}

@@ -83,6 +83,21 @@ def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16
     return Bundle(train, bundle.test, extras, bundle.source), pert
 
 
+def estimate_protect(method: str, n: int, hw=None, surrogate: str = DEFAULT_SURROGATE, p: int = 10,
+                     **options) -> dict:
+    """Seconds :func:`protect_bundle` takes for ``n`` 32-px training images with ``method`` (``options``: the
+    method's, over its defaults) on ``hw`` (a :data:`ucs_lite.estimate.HARDWARE` key or GPU name; None: the CPU):
+    :func:`ucs_lite.estimate.protection_seconds` with the method's settings — features and K-means for a cluster
+    method, error-minimising rounds for ``eot-cluster`` / ``em-*``, UC steps for ``uc`` / ``uc-robust``."""
+    from .estimate import hardware_for, protection_seconds
+
+    spec, opts = method_spec(method), {**option_defaults(method), **options}
+    em = opts if spec.function.endswith(":craft_em") else None
+    return protection_seconds(n, hardware_for(hw), str(surrogate), p,
+                              clusters="clusters" in spec.inputs or spec.inputs == "surrogate", em=em,
+                              uc=opts if spec.crafted and em is None else None)
+
+
 def _write_png(path: Path, img: np.ndarray) -> None:
     """Lossless PNG (zlib level 3: fast for large photos), written atomically."""
     atomic_write_bytes(path, png_bytes(img, compress_level=3))
@@ -181,7 +196,7 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     pert = craft(method, work, eps=eps, seed=seed, surrogate=s, p=p_eff, device=dev, progress=progress, **options)
     if construction.colour == "luma":
         pert = _achromatic(pert)
-    written, quality, entries = _write_outputs(good, pert, src, dst, construction.mask_floor, eps, skipped)
+    written, quality, entries, keep = _write_outputs(good, pert, src, dst, construction.mask_floor, eps, skipped)
     if perturbation_path is not None:
         pert.save(perturbation_path)
     summary = {"input_dir": str(src), "output_dir": str(dst), "method": method, "written": len(written),
@@ -190,6 +205,7 @@ def protect_folder(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
                "construction": {**construction.as_dict(), "eps255": eps * 255,
                                 **_pattern_shape(method, options, pert)},
                "visibility_worst": worst_visibility(quality), "visibility": quality, "preview": "preview.html",
+               "survival": keep, "survival_photos": min(len(written), SURVIVAL_PHOTOS),
                "seconds": time.time() - t0, "version": __version__, "outputs": written,
                **({"perturbation": str(Path(perturbation_path).resolve())} if perturbation_path is not None else {}),
                **provenance(config, seed, dev), "config": config}
@@ -310,12 +326,13 @@ def _cluster_count(work: ImageSet, p: int, input_dir: str | os.PathLike) -> int:
 
 
 def _write_outputs(good: list[Path], pert: Perturbation, src: Path, dst: Path, mask_floor: float | None,
-                   eps: float, skipped: list[dict]) -> tuple[list[str], dict[str, dict], list]:
+                   eps: float, skipped: list[dict]) -> tuple[list[str], dict[str, dict], list, dict[str, float]]:
     """Read each image again at full size, add its cluster's δ (texture-masked when ``mask_floor`` is not None)
-    and write the PNG: (relative names written, visibility per name, preview entries). A file that can no
-    longer be read is warned and appended to ``skipped``; every output stays within ε."""
+    and write the PNG: (relative names written, visibility per name, preview entries, the share of δ each of
+    :data:`NOTE_COUNTERMEASURES` keeps at native size, mean over the first :data:`SURVIVAL_PHOTOS` photos). A
+    file that can no longer be read is warned and appended to ``skipped``; every output stays within ε."""
     names = _output_names(good, src)
-    written, quality, entries = [], {}, []
+    written, quality, entries, survival = [], {}, [], []
     for f, k in zip(good, pert.assignment):
         try:
             img = read_image(f)
@@ -327,6 +344,8 @@ def _write_outputs(good: list[Path], pert: Perturbation, src: Path, dst: Path, m
         out = apply_native(img, delta)
         check_linf(img[None], out[None], eps)
         vis = visibility(img, out)
+        if len(survival) < SURVIVAL_PHOTOS and (out != img).any():
+            survival.append(survival_shares(*_survival_crop(img, out)))
         if len(entries) < MAX_PREVIEW:
             entries.append(preview_entry(str(names[f]), img, out, vis))
         del img  # one full-size copy less while the PNG is encoded
@@ -334,7 +353,18 @@ def _write_outputs(good: list[Path], pert: Perturbation, src: Path, dst: Path, m
         written.append(str(names[f]))
         quality[str(names[f])] = vis
         del out
-    return written, quality, entries
+    keep = {spec: float(np.mean([k[spec] for k in survival])) for spec in NOTE_COUNTERMEASURES} if survival else {}
+    return written, quality, entries, keep
+
+
+def _survival_crop(img: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The central :data:`SURVIVAL_CROP`² part (all of a smaller photo) of a clean / protected pair (uint8 H×W×3), starting
+    on a multiple of 16 so JPEG's 8×8 grid (and its 2×2 colour subsampling) meets the pixels as in the whole photo;
+    returned as 1×h×w×3 batches. Bounds the memory and time of measuring survival on a very large photo."""
+    h, w, side = *img.shape[:2], SURVIVAL_CROP
+    y0, x0 = max(0, (h - side) // 2) // 16 * 16, max(0, (w - side) // 2) // 16 * 16
+    win = (slice(y0, y0 + side), slice(x0, x0 + side))
+    return img[win][None], out[win][None]
 
 
 def worst_visibility(quality: dict[str, dict]) -> dict:
@@ -351,20 +381,38 @@ def worst_visibility(quality: dict[str, dict]) -> dict:
 #: the two cheapest deliberate countermeasures (JPEG 10, grayscale).
 NOTE_COUNTERMEASURES = {"down:0.5+jpeg:75": "an ordinary upload (half size, then JPEG 75)", "jpeg:75": "JPEG 75",
                         "jpeg:10": "JPEG quality 10", "grayscale": "grayscale"}
+#: Folder mode measures that share at each photo's native size on the first few photos it writes (a few seconds
+#: each for a 12-megapixel photo).
+SURVIVAL_PHOTOS = 4
+#: ... on the central part of each photo, at most this many pixels across (at native size: the δ's scale is kept)
+SURVIVAL_CROP = 1024
 
 
-def countermeasure_note(clean: np.ndarray, protected: np.ndarray, method: str, n: int = 200) -> str:
-    """One line on what re-encoding does to this output: the share of δ (:func:`ucs_lite.defenses.noise_survival`,
-    measured now on the first ``n`` of the uint8 N×H×W×3 ``clean`` / ``protected`` training images) that an ordinary
-    upload, JPEG 75, JPEG 10 and grayscale (:data:`NOTE_COUNTERMEASURES`) leave in place, and which methods are
-    built to survive the deliberate ones (the method table's ``robust_to``)."""
+def survival_shares(clean: np.ndarray, protected: np.ndarray) -> dict[str, float]:
+    """The share of δ (:func:`ucs_lite.defenses.noise_survival`) that each of :data:`NOTE_COUNTERMEASURES` leaves in
+    ``protected`` (uint8 N×H×W×3, the same shape as ``clean``), keyed by its defense spec."""
     from .defenses import noise_survival
 
-    keep = {spec: noise_survival(clean[:n], protected[:n], spec) for spec in NOTE_COUNTERMEASURES}
+    return {spec: noise_survival(clean, protected, spec) for spec in NOTE_COUNTERMEASURES}
+
+
+def countermeasure_note(clean: np.ndarray | None, protected: np.ndarray | None, method: str, n: int = 200,
+                        keep: dict[str, float] | None = None, photos: int = 0) -> str:
+    """One line on what re-encoding does to this output: the share of δ (:func:`survival_shares`, measured now on
+    the first ``n`` of the uint8 N×H×W×3 ``clean`` / ``protected`` training images, or given as ``keep``) that an
+    ordinary upload, JPEG 75, JPEG 10 and grayscale (:data:`NOTE_COUNTERMEASURES`) leave in place, and which methods
+    are built to survive the deliberate ones (the method table's ``robust_to``). ``photos`` > 0: ``keep`` was
+    measured on that many photos of a folder at their own size (folder mode)."""
+    if keep is None:
+        keep = survival_shares(clean[:n], protected[:n])
+    what = f"photos (at their own size, {photos} measured)" if photos else "images"
     first, *rest = NOTE_COUNTERMEASURES
-    text = (f"note: {NOTE_COUNTERMEASURES[first]} leaves {keep[first]:.0%} of this {method} noise in the images; "
+    text = (f"note: {NOTE_COUNTERMEASURES[first]} leaves {keep[first]:.0%} of this {method} noise in the {what}; "
             + ", ".join(f"{NOTE_COUNTERMEASURES[s]} {keep[s]:.0%}" for s in rest))
     robust = [m.name for m in METHOD_TABLE if m.robust_to]
+    if photos:  # δ crafted at the work size and resized to a photo is smooth there, so re-encoding keeps most of it
+        return text + ("; a pattern that survives is not yet one that protects: how much it protects after "
+                       "re-encoding is measured on 32-px images only (docs/countermeasures.md, photos)")
     if method == DEFAULT_METHOD:
         text += (f"; {method} is the default because it has the best worst case measured over no countermeasure, "
                  "JPEG 75, JPEG 10 and grayscale")
