@@ -161,13 +161,13 @@ def craft_rows(base: Bundle, data: str) -> list[dict]:
     assign = clusters_of(base)
     rows = []
     for name in CRAFTED:
-        key, _ = craft_key(base.train, assign, name)
+        key, opts = craft_key(base.train, assign, name)
 
         def missing():
             raise _NotCached
 
         try:
-            pert = cached_perturbation(key, missing, definition_of="em-class")
+            pert = cached_perturbation(key, missing, definition_of=f"em-{opts.get('mode', 'class')}")
         except _NotCached:
             continue
         meta = pert.meta

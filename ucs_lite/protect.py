@@ -83,7 +83,7 @@ def protect_bundle(bundle: Bundle, method: str = DEFAULT_METHOD, eps: float = 16
     return Bundle(train, bundle.test, extras, bundle.source), pert
 
 
-def estimate_protect(method: str, n: int, hw=None, surrogate: str = DEFAULT_SURROGATE, p: int = 10,
+def estimate_protect(method: str, n: int, hw: str | None = None, surrogate: str = DEFAULT_SURROGATE, p: int = 10,
                      **options) -> dict:
     """Seconds :func:`protect_bundle` takes for ``n`` 32-px training images with ``method`` (``options``: the
     method's, over its defaults) on ``hw`` (a :data:`ucs_lite.estimate.HARDWARE` key or GPU name; None: the CPU):
@@ -411,8 +411,8 @@ def countermeasure_note(clean: np.ndarray | None, protected: np.ndarray | None, 
             + ", ".join(f"{NOTE_COUNTERMEASURES[s]} {keep[s]:.0%}" for s in rest))
     robust = [m.name for m in METHOD_TABLE if m.robust_to]
     if photos:  # δ crafted at the work size and resized to a photo is smooth there, so re-encoding keeps most of it
-        return text + ("; a pattern that survives is not yet one that protects: how much it protects after "
-                       "re-encoding is measured on 32-px images only (docs/countermeasures.md, photos)")
+        return text + ("; surviving is not yet protecting: what re-encoding does to protection was measured on "
+                       "32-px images only (docs/countermeasures.md, \"Photos at their own size\")")
     if method == DEFAULT_METHOD:
         text += (f"; {method} is the default because it has the best worst case measured over no countermeasure, "
                  "JPEG 75, JPEG 10 and grayscale")
