@@ -397,7 +397,6 @@ def run(data: str, views, noises, defenses, seeds, stop_at: str | None) -> None:
 #: issue 36 (3): what folder mode's output keeps on photos: scikit-image's four bundled photos (300-640 px) at their
 #: own size, each folder method at a strength, and the JPEG-grid tile laid on each photo's own 8×8 grid (what folder
 #: mode would have to do to keep the tile aligned); ``train:224`` is the attacker's own resize to a 224-px long side
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 PHOTO_DEFENSES = ("jpeg:75", "down:0.5+jpeg:75", "jpeg:10", "grayscale", "train:224", "train:224+jpeg:75")
 PHOTO_METHODS = (("gen-cluster", "balanced"), ("gen-cluster", "paper"), ("uc", "balanced"),
                  ("jpeg-tile-native", "native"))
@@ -434,6 +433,7 @@ def photo_rows() -> list[dict]:
     from PIL import Image
     from skimage import data as skdata
 
+    from benchmarks.visibility import PHOTOS  # the four photos every photo measurement here uses
     from ucs_lite.defenses import noise_survival
     from ucs_lite.protect import protect_folder
 

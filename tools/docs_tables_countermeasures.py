@@ -308,9 +308,9 @@ def _countermeasures_photos(r: Results) -> str:
     """Issue 36 (3): per folder method and strength, the share of δ each photo countermeasure keeps."""
     rows = r.json(SRC)["photos"]
     specs = list(rows[0]["kept"])
+    shown = {"jpeg-tile-native": ("the `jpeg-cluster` tile on each photo's own 8×8 grid", "ε = 16/255, luminance")}
     return md_table(["what folder mode writes", "strength", *specs],
-                    [[f"`{x['method']}`" if x["method"] != "jpeg-tile-native" else "the `jpeg-cluster` tile on each photo's own 8×8 grid",
-                      x["strength"] if x["method"] != "jpeg-tile-native" else "ε = 16/255, luminance",
+                    [[*shown.get(x["method"], (f"`{x['method']}`", x["strength"])),
                       *[f"{f2(x['kept'][d])} ({f2(x['kept_min'][d])})" for d in specs]] for x in rows])
 
 

@@ -248,9 +248,7 @@ def _say_how_long(method: str, n: int, device: str, surrogate: str, p: int, opti
     from .surrogates import resolve_device
 
     gpu = torch.cuda.get_device_name(0) if resolve_device(device).type == "cuda" else None
-    est = estimate_protect(method, n, gpu, surrogate=surrogate, p=p,
-                           **{k: v for k, v in options.items() if k in ("rounds", "train_steps", "batch_size",
-                                                                        "pgd_steps", "steps", "batch_per_cluster")})
+    est = estimate_protect(method, n, gpu, surrogate=surrogate, p=p, **options)
     if est["seconds"] < 60:
         return
     parts = ", ".join(f"{k} {v / 60:.0f} min" for k, v in est["parts"].items() if v >= 30)

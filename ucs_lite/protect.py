@@ -89,11 +89,11 @@ def estimate_protect(method: str, n: int, hw: str | None = None, surrogate: str 
     method's, over its defaults) on ``hw`` (a :data:`ucs_lite.estimate.HARDWARE` key or GPU name; None: the CPU):
     :func:`ucs_lite.estimate.protection_seconds` with the method's settings — features and K-means for a cluster
     method, error-minimising rounds for ``eot-cluster`` / ``em-*``, UC steps for ``uc`` / ``uc-robust``."""
-    from .estimate import hardware_for, protection_seconds
+    from .estimate import protection_seconds
 
     spec, opts = method_spec(method), {**option_defaults(method), **options}
     em = opts if spec.function.endswith(":craft_em") else None
-    return protection_seconds(n, hardware_for(hw), str(surrogate), p,
+    return protection_seconds(n, hw, str(surrogate), p,
                               clusters="clusters" in spec.inputs or spec.inputs == "surrogate", em=em,
                               uc=opts if spec.crafted and em is None else None)
 
